@@ -1,0 +1,72 @@
+/**
+ * Typed errors for clipwise. Every failure the system reports is a `ClipwiseError`
+ * subclass carrying the context an operator needs (camera, field, topic…), the
+ * underlying `cause`, and whether retrying can help.
+ *
+ * @example
+ * throw new ShapeError('window must be [C, d]', { expected: [10, 256], actual: [9, 256] });
+ */
+export interface ClipwiseErrorOptions {
+  /** The lower-level error that caused this one. */
+  readonly cause?: unknown;
+  /** True when the same call may succeed later (broker down, camera reconnecting). */
+  readonly retriable?: boolean;
+}
+
+/** Base class: every error clipwise throws on purpose. */
+export class ClipwiseError extends Error {
+  readonly retriable: boolean;
+  constructor(message: string, options: ClipwiseErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.retriable = options.retriable ?? false;
+  }
+}
+
+/** A tensor backend was requested that cannot be loaded here. */
+export class BackendUnavailableError extends ClipwiseError {
+  constructor(
+    readonly backend: string,
+    readonly packageName: string | undefined,
+    message: string,
+    options: ClipwiseErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** A tensor or array had the wrong rank or dimensions for a model component. */
+export class ShapeError extends ClipwiseError {
+  constructor(
+    message: string,
+    readonly detail: { readonly expected?: readonly (number | null)[]; readonly actual?: readonly number[] } = {},
+    options: ClipwiseErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** Input held NaN or ±Infinity where finite numbers are required. */
+export class NonFiniteInputError extends ClipwiseError {}
+
+/** A configuration value is wrong; `path` names the field (e.g. `cameras[2].url`). */
+export class ConfigError extends ClipwiseError {
+  constructor(
+    message: string,
+    readonly issues: readonly { readonly path: string; readonly message: string }[] = [],
+    options: ClipwiseErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** A saved model could not be read or does not match what the code expects. */
+export class ModelLoadError extends ClipwiseError {
+  constructor(
+    message: string,
+    readonly path: string,
+    options: ClipwiseErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}
