@@ -70,3 +70,28 @@ export class ModelLoadError extends ClipwiseError {
     super(message, options);
   }
 }
+
+/**
+ * An asynchronous model call of the stream (backbone batch, head batch) failed or returned
+ * results that do not match its inputs. `cameraIds` names the cameras whose items were in the call.
+ */
+export class InferenceError extends ClipwiseError {
+  constructor(
+    message: string,
+    readonly cameraIds: readonly string[],
+    options: ClipwiseErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** A sink could not take a record (its stream failed, or its bounded queue overflowed). */
+export class SinkError extends ClipwiseError {
+  constructor(
+    message: string,
+    readonly sink: string,
+    options: ClipwiseErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}

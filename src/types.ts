@@ -115,3 +115,15 @@ export interface ActionEvent {
   /** True when the event touches a camera gap: its bounds may be cut by missing video. */
   readonly nearGap: boolean;
 }
+
+/**
+ * A window, what the head said about it, and the detections read from it. Emitted for every
+ * window, detections or not, because the event tracker counts windows without a class to
+ * decide when an open event ends.
+ */
+export interface WindowDetections {
+  readonly window: Window;
+  readonly result: WindowResult;
+  /** At most one per class, ordered by class index. */
+  readonly detections: readonly Detection[];
+}
