@@ -95,3 +95,25 @@ export class SinkError extends ClipwiseError {
     super(message, options);
   }
 }
+
+/**
+ * A video source failed: ffmpeg could not open or decode the input, the process could not
+ * start, or a live camera stayed unreachable past its reconnect budget. Carries the camera,
+ * the input (path or URL with credentials removed) and ffmpeg's last stderr lines, which
+ * usually hold the real reason ("No such file or directory", "401 Unauthorized").
+ */
+export class SourceError extends ClipwiseError {
+  constructor(
+    message: string,
+    readonly cameraId: string,
+    readonly detail: {
+      readonly input?: string;
+      readonly exitCode?: number | null;
+      readonly signal?: string | null;
+      readonly stderrTail?: readonly string[];
+    } = {},
+    options: ClipwiseErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}
