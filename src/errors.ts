@@ -117,3 +117,62 @@ export class SourceError extends ClipwiseError {
     super(message, options);
   }
 }
+
+/**
+ * Why a frame message was refused before (or while) decoding. Stable codes: they are the
+ * dead-letter topic's `reason` header and the `reason` label of the dead-letter metric.
+ */
+export type FrameRejectReason =
+  | 'empty'
+  | 'too-large'
+  | 'bad-key'
+  | 'missing-header'
+  | 'bad-header'
+  | 'bad-encoding'
+  | 'too-many-pixels'
+  | 'bad-size'
+  | 'bad-jpeg'
+  | 'dimension-mismatch'
+  | 'decode-failed';
+
+/**
+ * A frame message (Kafka frames topic) was malformed or over a limit, so it was not decoded.
+ * Never retriable: the same bytes fail the same way. `cameraId` is the message key when it
+ * was readable.
+ */
+export class FrameRejectedError extends ClipwiseError {
+  constructor(
+    message: string,
+    readonly reason: FrameRejectReason,
+    readonly cameraId: string | undefined,
+    options: ClipwiseErrorOptions = {},
+  ) {
+    super(message, { ...options, retriable: false });
+  }
+}
+
+/**
+ * No Kafka broker could be reached (or authenticated against) within the client's retry
+ * budget. Retriable when the cause was a connection failure, not when it was authentication.
+ */
+export class KafkaUnavailableError extends ClipwiseError {
+  constructor(
+    message: string,
+    readonly brokers: readonly string[],
+    options: ClipwiseErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** A Kafka operation (produce, commit, subscribe, consume) failed after the client's retries. */
+export class KafkaOperationError extends ClipwiseError {
+  constructor(
+    message: string,
+    readonly operation: 'produce' | 'commit' | 'subscribe' | 'consume',
+    readonly topic: string,
+    options: ClipwiseErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}

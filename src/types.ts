@@ -20,6 +20,18 @@ export interface Frame {
    * tolerance). Clips never span such a gap and windows are never fused across it.
    */
   readonly gapBefore?: boolean;
+  /**
+   * The Kafka message this frame was decoded from, when it came from a frames topic. The
+   * topology keeps the oldest offset still needed by open state and commits it (low watermark).
+   */
+  readonly source?: FrameSource;
+}
+
+/** Position of a frame's message in Kafka; offsets are numbers (2^53 messages is never reached). */
+export interface FrameSource {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
 }
 
 /** Where a clip sits in its camera's timeline; everything but the pixels. */
