@@ -260,23 +260,25 @@ test('an invalid head config is a ConfigError naming the fields', () => {
   );
 });
 
-test('1,000 forward passes of the GCF head leave tf.memory().numTensors unchanged', async () => {
-  await initRuntime({ backend: 'cpu' });
-  const model = createHead('gcf', { clips: 4, inputDim: 8, fusionDim: 4, numClasses: 3, seed: 3 });
-  const x = randomTensor(seededRandom(9), [1, 4, 8], 1);
-  const warm = predictWindows(model, x);
-  tf.dispose([warm.probs, warm.weights]);
-  const before = tf.memory().numTensors;
-  for (let i = 0; i < 1000; i++) {
-    const { probs, weights } = predictWindows(model, x);
-    tf.dispose([probs, weights]);
-  }
-  assert.equal(tf.memory().numTensors, before);
-  x.dispose();
-  model.dispose();
-});
+for (const backend of ['cpu', 'wasm'] as const) {
+  test(`${backend}: 1,000 forward passes of the GCF head leave tf.memory().numTensors unchanged`, async () => {
+    await initRuntime({ backend });
+    const model = createHead('gcf', { clips: 4, inputDim: 8, fusionDim: 4, numClasses: 3, seed: 3 });
+    const x = randomTensor(seededRandom(9), [1, 4, 8], 1);
+    const warm = predictWindows(model, x);
+    tf.dispose([warm.probs, warm.weights]);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 1000; i++) {
+      const { probs, weights } = predictWindows(model, x);
+      tf.dispose([probs, weights]);
+    }
+    assert.equal(tf.memory().numTensors, before);
+    x.dispose();
+    model.dispose();
+  });
+}
 
-test('every custom layer survives a getConfig → fromConfig round trip, computing the same values', async () => {
+test('every custom layer survives a getConfig → fromConfig round trip, computing the same values, leaking nothing', async () => {
   await initRuntime({ backend: 'cpu' });
   const rng = seededRandom(31);
   const x = randomTensor(rng, [2, 6, 12], 1);
@@ -292,6 +294,11 @@ test('every custom layer survives a getConfig → fromConfig round trip, computi
   ];
   for (const { layer, inputs, key } of layers) {
     const original = layer.apply(inputs) as tf.Tensor;
+    // Layer.apply outside a model is not wrapped in a tidy: only the layer's own tidy keeps
+    // its intermediates from leaking.
+    const count = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) (layer.apply(inputs) as tf.Tensor).dispose();
+    assert.equal(tf.memory().numTensors, count, `${layer.getClassName()} leaked tensors`);
     const config = layer.getConfig();
     assert.ok(key in config, `${layer.getClassName()} config has ${key}`);
     // Look the class up by name, as a model loader does, rather than through the import.
