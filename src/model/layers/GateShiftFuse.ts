@@ -42,8 +42,10 @@ export const GSF_WEIGHT_NAMES = [
   'bn_moving_variance', // [c] (not trainable)
 ] as const;
 
-/** Constructor arguments of {@link GateShiftFuse}. */
-export interface GateShiftFuseArgs {
+type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
+
+/** Constructor arguments of {@link GateShiftFuse} (plus any tfjs layer argument: name, trainable…). */
+export interface GateShiftFuseArgs extends LayerArgs {
   /** Frames per clip (T): rows `n*T .. n*T+T-1` of the folded batch are one clip. */
   readonly numFrames: number;
   /**
@@ -56,9 +58,6 @@ export interface GateShiftFuseArgs {
   readonly epsilon?: number;
   /** BatchNorm moving-average momentum (Keras convention: new = m·old + (1−m)·batch). Default 0.99. */
   readonly momentum?: number;
-  /** Layer name / trainable flag, as for any tfjs layer. */
-  readonly name?: string;
-  readonly trainable?: boolean;
 }
 
 /**
@@ -128,10 +127,7 @@ export class GateShiftFuse extends tfl.layers.Layer {
   private bnVar!: LayerVariable;
 
   constructor(args: GateShiftFuseArgs) {
-    super({
-      ...(args.name !== undefined ? { name: args.name } : {}),
-      ...(args.trainable !== undefined ? { trainable: args.trainable } : {}),
-    });
+    super(args);
     if (!Number.isInteger(args.numFrames) || args.numFrames < 1) {
       throw new ConfigError(`GSF numFrames must be a positive integer, got ${args.numFrames}`, [
         { path: 'numFrames', message: 'must be a positive integer' },
@@ -171,6 +167,7 @@ export class GateShiftFuse extends tfl.layers.Layer {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
     return tf.tidy(() => {
+      this.invokeCallHook(inputs, kwargs);
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       if (x === undefined || (Array.isArray(inputs) && inputs.length !== 1)) {
         throw new ShapeError('GateShiftFuse takes exactly one input tensor [N*T, H, W, C]');
