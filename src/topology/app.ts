@@ -1,0 +1,195 @@
+/**
+ * One running clipwise process: builds every part from a validated config, runs the data
+ * path, and owns the lifecycle — start, drain on stop (SIGTERM), close everything.
+ *
+ * Stop order (graceful): sources complete → in-flight clips drain through the backbone →
+ * trackers close open events (emitted with status `closed`) → sinks flush → offsets commit →
+ * pool, HTTP server and producers close.
+ *
+ * @example
+ * const app = await startApp(config, { logger });
+ * process.once('SIGTERM', () => app.stop());
+ * await app.done; // resolves when drained
+ */
+import { Registry } from 'prom-client';
+import { Subject, merge, takeUntil, tap, type Observable } from 'rxjs';
+import type { Config, SinkConfig, SourceConfig } from '../config/schema.ts';
+import { ClipwiseError, ConfigError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { createMetrics, type Metrics } from '../metrics/metrics.ts';
+import { startHttpServer, type HttpServer } from '../metrics/server.ts';
+import { createWindowHead, loadManifest, type WindowHead } from '../model/clipModel.ts';
+import { initRuntime } from '../model/runtime.ts';
+import type { ActionEvent, Frame } from '../types.ts';
+import { createInferencePool, type InferencePool } from './inference/pool.ts';
+import { analyse, createPipelineStats, type PipelineStats } from './pipeline.ts';
+import { createSourceFor, type SourceHandle } from './sources/fromConfig.ts';
+import { createSinkFor, type EventSink } from './sinks.ts';
+
+export interface AppOptions {
+  readonly logger: Logger;
+  /** Where stdout sinks write (tests pass a buffer). */
+  readonly stdout?: NodeJS.WritableStream;
+  /** Override config.metrics.port (tests use 0 for a free port). */
+  readonly metricsPort?: number;
+}
+
+export interface App {
+  readonly metrics: Metrics;
+  readonly http: HttpServer | undefined;
+  readonly stats: PipelineStats;
+  readonly backend: string;
+  /** Resolves when the pipeline has drained and everything is closed; rejects on a fatal error. */
+  readonly done: Promise<{ events: number }>;
+  /** Ask for a graceful stop (idempotent). */
+  stop(): void;
+}
+
+/** Build and start the pipeline described by `config`. */
+export async function startApp(config: Config, opts: AppOptions): Promise<App> {
+  const log = opts.logger;
+  const manifest = await loadManifest(config.model.path);
+  if (!manifest.heads[config.model.head]) {
+    throw new ConfigError(`model.head: '${config.model.head}' is not in ${config.model.path} (it has ${Object.keys(manifest.heads).join(', ')})`, [
+      { path: 'model.head', message: 'no such head in the model' },
+    ]);
+  }
+  const runtime = await initRuntime({ backend: config.runtime.backend, logger: log });
+  const registry = new Registry();
+  const metrics = createMetrics({ registry, backend: runtime.backend });
+  const stats = createPipelineStats();
+
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log.warn(`error while closing: ${(err as Error).message}`);
+      }
+    }
+    cleanups.length = 0;
+  };
+
+  try {
+    const head: WindowHead = await createWindowHead(config.model.path, config.model.head);
+    cleanups.push(() => head.dispose());
+    const pool: InferencePool = await createInferencePool({
+      modelDir: config.model.path,
+      backend: runtime.backend,
+      workers: config.runtime.workers,
+      logger: log,
+    });
+    cleanups.push(() => pool.close());
+
+    const notReady = new Set<string>();
+    const http = config.metrics.enabled
+      ? await startHttpServer({
+          registry,
+          port: opts.metricsPort ?? config.metrics.port,
+          host: config.metrics.host,
+          ready: () => ({ ready: notReady.size === 0, reasons: [...notReady] }),
+        })
+      : undefined;
+    if (http) {
+      cleanups.push(() => http.close());
+      log.info(`metrics on http://${config.metrics.host}:${http.port}/metrics`);
+    }
+
+    const sinks: EventSink[] = [];
+    for (const s of config.sinks) sinks.push(await createSinkFor(s as SinkConfig, { config, logger: log, metrics, stdout: opts.stdout ?? process.stdout, http }));
+    cleanups.push(async () => {
+      for (const s of sinks) await s.close();
+    });
+
+    const stop$ = new Subject<void>();
+    const sources: SourceHandle[] = [];
+    for (const s of config.sources) {
+      sources.push(
+        await createSourceFor(s as SourceConfig, {
+          config,
+          manifest,
+          logger: log,
+          metrics,
+          setReady: (key, ok) => (ok ? notReady.delete(key) : notReady.add(key)),
+        }),
+      );
+    }
+    cleanups.push(async () => {
+      for (const s of sources) await s.close?.();
+    });
+
+    const frames$: Observable<Frame> = merge(...sources.map((s) => s.frames$.pipe(takeUntil(stop$))));
+    const clipStride = config.pipeline.clip.stride ?? manifest.clip.stride;
+    if (Math.abs(config.pipeline.fps - manifest.clip.fps) > 1e-9) {
+      log.warn(`pipeline.fps ${config.pipeline.fps} differs from the fps the model was trained at (${manifest.clip.fps}): clips will span a different time than in training`);
+    }
+    let events = 0;
+    const events$ = frames$.pipe(
+      analyse({
+        manifest,
+        headKind: head.kind,
+        infer: (clips) => pool.infer(clips),
+        runHead: (windows) => head.run(windows),
+        backend: runtime.backend,
+        metrics,
+        stats,
+        settings: {
+          stride: clipStride,
+          minClips: config.pipeline.window.minClips,
+          hop: config.pipeline.window.hop,
+          batchClips: config.pipeline.batch.maxClips,
+          batchWaitMs: config.pipeline.batch.maxWaitMs,
+          maxQueuedClips: config.pipeline.queue.maxClips,
+          inferConcurrency: Math.max(1, pool.workers),
+          classThreshold: config.detection.classThreshold,
+          attentionThreshold: config.detection.attentionThreshold,
+          holdWindows: config.detection.holdWindows,
+          emitOpen: config.detection.emitOpen,
+        },
+      }),
+      // Each sink is an operator that passes the event on once it has taken it (backpressure).
+      (events$: Observable<ActionEvent>) => sinks.reduce((acc, sink) => acc.pipe(sink.operator), events$),
+      tap(() => {
+        events += 1;
+      }),
+    );
+
+    let stopping = false;
+    const done = new Promise<{ events: number }>((resolve, reject) => {
+      const sub = events$.subscribe({
+        error: (err: unknown) => {
+          log.error(`pipeline failed: ${(err as Error).message}`);
+          void closeAll().then(() => reject(err));
+        },
+        complete: () => {
+          log.info(`pipeline drained: ${events} event(s)`);
+          void closeAll().then(() => resolve({ events }));
+        },
+      });
+      cleanups.push(() => sub.unsubscribe());
+    });
+    // Hot sources (Kafka) start only once the pipeline is subscribed, so no frame is missed.
+    for (const s of sources) await s.start?.();
+    log.info(
+      `clipwise running: ${sources.length} source(s), model ${manifest.name}@${manifest.version} (${manifest.trained ? 'trained' : 'UNTRAINED'}), head ${head.kind}, backend ${runtime.backend}, ${pool.workers} worker(s)`,
+    );
+    return {
+      metrics,
+      http,
+      stats,
+      backend: runtime.backend,
+      done,
+      stop() {
+        if (stopping) return;
+        stopping = true;
+        log.info('stopping: draining in-flight clips and closing open events');
+        stop$.next();
+        stop$.complete();
+      },
+    };
+  } catch (err) {
+    await closeAll();
+    throw err instanceof ClipwiseError ? err : new ClipwiseError(`cannot start: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The data path, top to bottom: frames → clips → features → windows → head results →
+ * detections → events. Each step is one operator from src/operators; this file only wires
+ * them and attaches metrics, so the whole flow reads in one place.
+ *
+ * @example
+ * const events$ = frames$.pipe(analyse({ model, infer, head, settings, metrics }));
+ */
+import { type Observable, type OperatorFunction, pipe, tap } from 'rxjs';
+import type { HeadKind } from '../model/heads.ts';
+import { HEAD_CLIP_WEIGHTS } from '../model/heads.ts';
+import type { ModelManifest, HeadResult } from '../model/clipModel.ts';
+import {
+  batchClips,
+  createOperatorStats,
+  detectActions,
+  fuseWindows,
+  inferBatches,
+  rollingWindows,
+  slidingClips,
+  trackEvents,
+  type HeadOutput,
+  type OperatorStats,
+} from '../operators/index.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { ActionEvent, Clip, ClipFeature, Frame, Window } from '../types.ts';
+
+/** Tunables of the analysis path (from the config's `pipeline` and `detection` sections). */
+export interface AnalysisSettings {
+  readonly stride: number;
+  readonly minClips: number;
+  readonly hop: number;
+  readonly batchClips: number;
+  readonly batchWaitMs: number;
+  readonly maxQueuedClips: number;
+  readonly inferConcurrency: number;
+  readonly classThreshold: number;
+  readonly attentionThreshold: number;
+  readonly holdWindows: number;
+  readonly emitOpen: boolean;
+}
+
+export interface AnalysisDeps {
+  readonly manifest: ModelManifest;
+  readonly headKind: HeadKind;
+  readonly infer: (clips: readonly Clip[]) => Promise<Float32Array[]>;
+  readonly runHead: (windows: readonly Float32Array[]) => Promise<HeadResult[]>;
+  readonly settings: AnalysisSettings;
+  readonly metrics?: Metrics;
+  readonly backend: string;
+  /** Live view of each stage's buffers, for queue-depth metrics and tests. */
+  readonly stats?: PipelineStats;
+  readonly now?: () => number;
+}
+
+/** Buffer levels of every stage (each bounded; see the operators). */
+export interface PipelineStats {
+  readonly clips: OperatorStats;
+  readonly batches: OperatorStats;
+  readonly inference: OperatorStats;
+  readonly windows: OperatorStats;
+  readonly fusion: OperatorStats;
+  readonly events: OperatorStats;
+}
+
+/** Fresh stats for {@link analyse}. */
+export function createPipelineStats(): PipelineStats {
+  return {
+    clips: createOperatorStats(),
+    batches: createOperatorStats(),
+    inference: createOperatorStats(),
+    windows: createOperatorStats(),
+    fusion: createOperatorStats(),
+    events: createOperatorStats(),
+  };
+}
+
+/**
+ * Make a head's clip weights comparable with one attention threshold: gate values (GCF,
+ * attention-only) are used as they are (GCF §4.6: att > θ); softmax weights (ATW) sum to 1, so
+ * they are scaled by C (1 = a uniform share); constant weights (D-Clips, C-Clip, fusion-only)
+ * carry no localisation and are left out, so detection takes the whole window.
+ */
+export function attentionForDetection(kind: HeadKind, weights: Float32Array): Float32Array | undefined {
+  switch (HEAD_CLIP_WEIGHTS[kind]) {
+    case 'gate':
+      return weights;
+    case 'softmax':
+      return weights.map((w) => Math.min(1, w * weights.length));
+    case 'uniform':
+    case 'oneHot':
+      return undefined;
+  }
+}
+
+// Frame arrival times per camera, so an event's latency is measured from the wall-clock
+// arrival of its last frame; a fixed-size ring per camera keeps this bounded.
+const ARRIVALS = 4096;
+
+/**
+ * The analysis operator: frames of any number of cameras in, action events out.
+ *
+ * @returns an operator; events come out as trackers close them (and on completion, flushed).
+ */
+export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent> {
+  const { manifest, settings: s, metrics: m } = deps;
+  const stats = deps.stats ?? createPipelineStats();
+  const now = deps.now ?? Date.now;
+  const T = manifest.clip.frames;
+  const C = manifest.window.clips;
+  const arrivals = new Map<string, Float64Array>();
+
+  const toHead = async (windows: readonly Window[]): Promise<HeadOutput[]> => {
+    const stop = m?.headSeconds.startTimer({ backend: deps.backend, head: deps.headKind });
+    const results = await deps.runHead(windows.map((w) => w.features));
+    stop?.();
+    for (const w of windows) m?.windowsEvaluated.inc({ camera: w.cameraId });
+    return results.map((r) => {
+      const attention = attentionForDetection(deps.headKind, r.weights);
+      return attention ? { probs: r.probs, attention } : { probs: r.probs };
+    });
+  };
+
+  const infer = async (clips: readonly Clip[]): Promise<Float32Array[]> => {
+    m?.batchSize.observe(clips.length);
+    const stop = m?.inferenceSeconds.startTimer({ backend: deps.backend });
+    const features = await deps.infer(clips);
+    stop?.();
+    for (const c of clips) m?.clipsInferred.inc({ camera: c.cameraId });
+    return features;
+  };
+
+  const framesToFeatures: OperatorFunction<Frame, ClipFeature> = pipe(
+    tap((f: Frame) => {
+      m?.framesIn.inc({ camera: f.cameraId });
+      let ring = arrivals.get(f.cameraId);
+      if (!ring) arrivals.set(f.cameraId, (ring = new Float64Array(ARRIVALS)));
+      ring[f.seq % ARRIVALS] = now();
+    }),
+    slidingClips({
+      frames: T,
+      stride: s.stride,
+      stats: stats.clips,
+      onDrop: (camera, reason) => m?.framesDropped.inc({ camera, reason }),
+    }),
+    batchClips<Clip>({ maxBatch: s.batchClips, maxWaitMs: s.batchWaitMs, stats: stats.batches }),
+    inferBatches({
+      infer,
+      concurrency: s.inferConcurrency,
+      maxQueuedClips: s.maxQueuedClips,
+      maxBatch: s.batchClips,
+      stats: stats.inference,
+      onDrop: (camera, reason) => m?.clipsDropped.inc({ camera, reason }),
+    }),
+    tap(() => m?.queueDepth.set({ queue: 'inference' }, stats.inference.buffered)),
+  );
+
+  return pipe(
+    framesToFeatures,
+    rollingWindows({ clips: C, minClips: Math.min(s.minClips, C), hop: s.hop, stats: stats.windows }),
+    fuseWindows({ run: toHead, maxBatch: 16, maxWaitMs: s.batchWaitMs, stats: stats.fusion }),
+    detectActions({
+      classes: manifest.classes,
+      ...(manifest.backgroundIndex !== null ? { backgroundIndex: manifest.backgroundIndex } : {}),
+      classThreshold: s.classThreshold,
+      attentionThreshold: s.attentionThreshold,
+    }),
+    trackEvents({
+      model: { name: manifest.name, version: manifest.version, head: deps.headKind },
+      holdWindows: s.holdWindows,
+      emitOpen: s.emitOpen,
+      stats: stats.events,
+    }),
+    tap((e: ActionEvent) => {
+      m?.eventsEmitted.inc({ action: e.action, status: e.status });
+      const ring = arrivals.get(e.cameraId);
+      const lastSeq = e.endClip + T - 1;
+      const at = ring?.[lastSeq % ARRIVALS];
+      if (at) m?.latencySeconds.observe(Math.max(0, now() - at) / 1000);
+    }),
+  );
+}
+
+/** Convenience for tests: run frames through {@link analyse}. */
+export function analyseFrames(frames$: Observable<Frame>, deps: AnalysisDeps): Observable<ActionEvent> {
+  return frames$.pipe(analyse(deps));
+}

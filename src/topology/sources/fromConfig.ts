@@ -1,0 +1,116 @@
+/**
+ * Turns one `sources[]` config entry into a stream of frames at the analysis rate and size.
+ *
+ * | type      | adapter                                                             |
+ * |-----------|---------------------------------------------------------------------|
+ * | file      | ffmpeg decoder (completes at end of file, or loops)                 |
+ * | rtsp      | ffmpeg decoder with stall watchdog and reconnect backoff            |
+ * | synthetic | moving shapes generated in JS (tests, load)                         |
+ * | scene     | the action benchmark's renderer in JS (the no-dependency demo)      |
+ * | kafka     | consumer group over the frames topic, bad messages to dead letters  |
+ */
+import type { Observable } from 'rxjs';
+import type { Config, SourceConfig } from '../../config/schema.ts';
+import { ConfigError } from '../../errors.ts';
+import type { Logger } from '../../logger.ts';
+import type { Metrics } from '../../metrics/metrics.ts';
+import type { ModelManifest } from '../../model/clipModel.ts';
+import type { Frame } from '../../types.ts';
+import { createDeadLetterSink } from '../kafka/deadLetterSink.ts';
+import { createFramesSource, type FramesSource } from '../kafka/framesSource.ts';
+import { createFfmpegSource } from './ffmpegSource.ts';
+import { createSceneSource } from './sceneSource.ts';
+import { createSyntheticSource } from './syntheticSource.ts';
+
+export interface SourceDeps {
+  readonly config: Config;
+  readonly manifest: ModelManifest;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Report a readiness condition (e.g. `kafka:frames` false while the broker is away). */
+  readonly setReady: (key: string, ok: boolean) => void;
+}
+
+export interface SourceHandle {
+  readonly name: string;
+  readonly frames$: Observable<Frame>;
+  /** The Kafka frames source, for offset commits (undefined for other sources). */
+  readonly kafka?: FramesSource;
+  /** Start a hot source, after the pipeline has subscribed. */
+  start?(): Promise<void>;
+  close?(): Promise<void>;
+}
+
+/** Build the source a config entry describes. */
+export async function createSourceFor(cfg: SourceConfig, deps: SourceDeps): Promise<SourceHandle> {
+  const { config, manifest, logger, metrics } = deps;
+  const size = manifest.clip.size;
+  const fps = config.pipeline.fps;
+  switch (cfg.type) {
+    case 'file':
+    case 'rtsp': {
+      const src = createFfmpegSource({
+        cameraId: cfg.cameraId,
+        ...(cfg.type === 'file' ? { path: cfg.path, loop: cfg.loop, realtime: cfg.realtime } : { url: cfg.url }),
+        fps,
+        width: size,
+        height: size,
+        stallTimeoutMs: cfg.type === 'rtsp' ? cfg.stallTimeoutMs : 30_000,
+        logger,
+        onReconnect: () => metrics.reconnects.inc({ camera: cfg.cameraId }),
+      });
+      metrics.effectiveFps.set({ camera: cfg.cameraId }, fps);
+      return { name: `${cfg.type}:${cfg.cameraId}`, frames$: src.frames$ };
+    }
+    case 'synthetic': {
+      const src = createSyntheticSource({
+        cameraId: cfg.cameraId,
+        fps,
+        width: size,
+        height: size,
+        seed: cfg.seed,
+        ...(cfg.seconds !== undefined ? { frames: Math.round(cfg.seconds * fps) } : {}),
+        realtime: cfg.realtime,
+      });
+      metrics.effectiveFps.set({ camera: cfg.cameraId }, fps);
+      return { name: `synthetic:${cfg.cameraId}`, frames$: src.frames$ };
+    }
+    case 'scene': {
+      const src = createSceneSource({ cameraId: cfg.cameraId, seed: cfg.seed, seconds: cfg.seconds, fps, width: size, height: size, realtime: cfg.realtime });
+      logger.info(
+        `scene camera ${cfg.cameraId}: ${cfg.seconds}s generated video (seed ${cfg.seed}); it shows ${src.instances
+          .map((i) => `${i.class} ${i.start.toFixed(1)}-${i.end.toFixed(1)}s`)
+          .join(', ') || 'no action'}`,
+      );
+      metrics.effectiveFps.set({ camera: cfg.cameraId }, fps);
+      return { name: `scene:${cfg.cameraId}`, frames$: src.frames$ };
+    }
+    case 'kafka': {
+      const k = config.kafka;
+      if (!k) throw new ConfigError('a kafka source needs a kafka section', [{ path: 'kafka', message: 'required' }]);
+      const conn = { brokers: k.brokers, ssl: k.ssl, ...(k.sasl ? { sasl: k.sasl } : {}) };
+      const deadLetter = createDeadLetterSink({ ...conn, clientId: `${k.clientId}-dlq`, topic: k.topics.deadLetter, logger });
+      await deadLetter.connect();
+      const src = createFramesSource({
+        ...conn,
+        clientId: `${k.clientId}-frames`,
+        topic: cfg.topic ?? k.topics.frames,
+        groupId: cfg.groupId ?? k.groupId,
+        decode: { width: size, height: size, maxBytes: k.maxFrameBytes },
+        deadLetter,
+        logger,
+        onRejected: (err) => metrics.deadLetters.inc({ reason: err.reason }),
+      });
+      return {
+        name: `kafka:${cfg.topic ?? k.topics.frames}`,
+        frames$: src.frames$,
+        kafka: src,
+        start: () => src.start(),
+        async close() {
+          await src.stop();
+          await deadLetter.disconnect();
+        },
+      };
+    }
+  }
+}
