@@ -35,7 +35,9 @@ export interface FfmpegSourceOptions {
   readonly stallTimeoutMs: number;
   /**
    * Allowance for the first frame of each run (connect, probe, wait for a key frame).
-   * Default `stallTimeoutMs`; raise it for cameras with long GOPs.
+   * Default: the larger of `stallTimeoutMs` and 10 s — ffmpeg's default probe alone took
+   * ~3 s on a local RTSP server, so a short stall timeout must not apply before the first
+   * frame or such a camera would be killed on every attempt and never start.
    */
   readonly startTimeoutMs?: number;
   /** SIGTERM → SIGKILL grace, ms. Default 2000. */
@@ -102,6 +104,7 @@ export interface StallInfo {
 }
 
 const DEFAULT_KILL_GRACE_MS = 2000;
+const MIN_DEFAULT_START_TIMEOUT_MS = 10_000;
 const DEFAULT_IO_TIMEOUT_MS = 5000;
 const DEFAULT_STDERR_TAIL = 20;
 /** Long stderr lines (a dumped SDP, a URL list) are cut: the tail is for humans. */
@@ -143,7 +146,7 @@ export function createFfmpegSource(options: FfmpegSourceOptions): VideoSource {
   const ffmpegPath = options.ffmpegPath ?? 'ffmpeg';
   const frameBytes = options.width * options.height * 3;
   const frameMs = 1000 / options.fps;
-  const startTimeoutMs = options.startTimeoutMs ?? options.stallTimeoutMs;
+  const startTimeoutMs = options.startTimeoutMs ?? Math.max(options.stallTimeoutMs, MIN_DEFAULT_START_TIMEOUT_MS);
   const killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
   const maxReconnects = options.maxReconnects ?? Number.POSITIVE_INFINITY;
   const tailLines = options.stderrTailLines ?? DEFAULT_STDERR_TAIL;

@@ -160,7 +160,7 @@ test('a decoder that ignores SIGTERM is SIGKILLed after the grace period and rea
   chmodSync(fake, 0o755);
   const exits: ExitInfo[] = [];
   const stalls: number[] = [];
-  const cam = source({ path: VTEST, ffmpegPath: fake, stallTimeoutMs: 300, killGraceMs: 300, onExit: (e) => exits.push(e), onStall: (s) => stalls.push(s.pid) });
+  const cam = source({ path: VTEST, ffmpegPath: fake, stallTimeoutMs: 300, startTimeoutMs: 300, killGraceMs: 300, onExit: (e) => exits.push(e), onStall: (s) => stalls.push(s.pid) });
   await assert.rejects(lastValueFrom(cam.frames$), (error: unknown) => {
     assert.ok(error instanceof SourceError);
     assert.equal(error.retriable, true);
