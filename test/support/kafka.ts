@@ -66,7 +66,6 @@ export interface StartKafkaOptions {
 }
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const READY_LINE = /Kafka Server started|\[KafkaRaftServer nodeId=\d+\] Kafka Server started/;
 const running = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
 let hooksInstalled = false;
@@ -177,7 +176,6 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
     existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-lines).join('\n') : '(no log)';
 
   const launch = async (): Promise<void> => {
-    const logStart = existsSync(logFile) ? readFileSync(logFile).length : 0;
     const fd = openSync(logFile, 'a');
     const proc = spawn(java, [...jvm, 'kafka.Kafka', config], { stdio: ['ignore', fd, fd], cwd: dir });
     closeSync(fd);
@@ -189,7 +187,7 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
     });
     watchdog = startWatchdog(proc.pid, dir);
     try {
-      await waitReady(proc, logFile, logStart, brokers, startTimeoutMs);
+      await waitReady(proc, brokers, startTimeoutMs);
     } catch (err) {
       await terminate(proc, 0);
       throw new Error(`${(err as Error).message}\n--- broker log tail (${logFile}) ---\n${tail()}`, { cause: err });
@@ -309,13 +307,7 @@ function resolveJars(): string {
   return libs;
 }
 
-async function waitReady(
-  proc: ChildProcess,
-  logFile: string,
-  logStart: number,
-  brokers: string[],
-  timeoutMs: number,
-): Promise<void> {
+async function waitReady(proc: ChildProcess, brokers: string[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited: string | undefined;
   const onExit = (code: number | null, signal: string | null): void => {
@@ -323,13 +315,22 @@ async function waitReady(
   };
   proc.once('exit', onExit);
   try {
-    // The log line says the JVM finished starting; a client round trip (which also
-    // creates the consumer-offsets topic, so the first group join does not wait for it)
-    // says it serves requests.
-    while (!READY_LINE.test(readFileSync(logFile, 'utf8').slice(logStart))) {
+    // Ready = a client gets cluster metadata (not a log line: log formats change between
+    // versions). The group lookup then creates the consumer-offsets topic, so the first
+    // group join of a test does not wait for it.
+    for (;;) {
       if (exited) throw new Error(exited);
-      if (Date.now() > deadline) throw new Error(`broker not started within ${timeoutMs} ms`);
-      await sleep(100);
+      if (Date.now() > deadline) throw new Error(`broker not serving requests within ${timeoutMs} ms`);
+      const probe = new Kafka({ brokers, clientId: 'test-probe', logLevel: logLevel.NOTHING, connectionTimeout: 1000, retry: { retries: 0 } }).admin();
+      try {
+        await probe.connect();
+        await probe.describeCluster();
+        break;
+      } catch {
+        await sleep(200);
+      } finally {
+        await probe.disconnect().catch(() => undefined);
+      }
     }
     const admin = new Kafka({
       brokers,
@@ -339,7 +340,6 @@ async function waitReady(
     }).admin();
     try {
       await admin.connect();
-      await admin.describeCluster();
       await admin.describeGroups(['clipwise-test-warmup']);
     } finally {
       await admin.disconnect();
