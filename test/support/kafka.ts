@@ -41,6 +41,8 @@ export interface TopicSpec {
 export interface KafkaBroker {
   /** Bootstrap addresses (`127.0.0.1:<port>`). Stable across `kill()` / `restart()`. */
   readonly brokers: string[];
+  /** The SASL_PLAINTEXT (mechanism PLAIN) listener, when `saslPlainUsers` was given. */
+  readonly saslBrokers: string[];
   /** The broker's log file (stdout and stderr of the JVM). */
   readonly logFile: string;
   /** Create topics and wait until they have leaders. */
@@ -63,6 +65,8 @@ export interface StartKafkaOptions {
   readonly serverProperties?: Readonly<Record<string, string>>;
   /** JVM heap. Default 512m. */
   readonly heap?: string;
+  /** Also open a SASL_PLAINTEXT listener (PLAIN) accepting these user → password pairs. */
+  readonly saslPlainUsers?: Readonly<Record<string, string>>;
 }
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -83,18 +87,30 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
   const java = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
   const dir = mkdtempSync(join(tmpdir(), 'clipwise-kafka-'));
   tempDirs.add(dir);
-  const [port, controllerPort] = await freePorts(2);
+  const [port, controllerPort, saslPort] = await freePorts(3);
   const brokers = [`127.0.0.1:${port}`];
+  const sasl = options.saslPlainUsers;
+  const saslBrokers = sasl ? [`127.0.0.1:${saslPort}`] : [];
+  const jaasQuote = (v: string): string => `"${v.replace(/["\\]/g, '')}"`;
   const logFile = join(dir, 'broker.log');
   const props: Record<string, string> = {
     'process.roles': 'broker,controller',
     'node.id': '1',
     'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
-    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
+    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${sasl ? `,SASL_PLAINTEXT://127.0.0.1:${saslPort}` : ''}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}${sasl ? `,SASL_PLAINTEXT://127.0.0.1:${saslPort}` : ''}`,
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT',
+    ...(sasl
+      ? {
+          'sasl.enabled.mechanisms': 'PLAIN',
+          'listener.name.sasl_plaintext.plain.sasl.jaas.config':
+            'org.apache.kafka.common.security.plain.PlainLoginModule required ' +
+            Object.entries(sasl).map(([user, password]) => `user_${user}=${jaasQuote(password)}`).join(' ') +
+            ';',
+        }
+      : {}),
     'log.dirs': join(dir, 'data'),
     'num.partitions': '1',
     'auto.create.topics.enable': 'false',
@@ -212,6 +228,7 @@ export async function startKafka(options: StartKafkaOptions = {}): Promise<Kafka
 
   return {
     brokers,
+    saslBrokers,
     logFile,
     async createTopics(topics) {
       const admin = new Kafka({ brokers, clientId: 'test-admin', logLevel: logLevel.NOTHING }).admin();

@@ -11,7 +11,7 @@ let kafka: KafkaBroker;
 const FAST_RETRY = { retries: 2, initialRetryTime: 100, maxRetryTime: 500 };
 
 before(async () => {
-  kafka = await startKafka();
+  kafka = await startKafka({ saslPlainUsers: { alice: 'alice-secret' } });
   await kafka.createTopics([
     { topic: 'actions', partitions: 3 },
     { topic: 'dlq', partitions: 1 },
@@ -156,6 +156,34 @@ test('broker gone at start: sinks fail with a retriable KafkaUnavailableError, n
   }
 });
 
+test('SASL is passed through: right credentials write, wrong ones fail as a non-retriable auth error', async () => {
+  const sink = createActionsSink({
+    brokers: kafka.saslBrokers,
+    topic: 'actions',
+    sasl: { mechanism: 'plain', username: 'alice', password: 'alice-secret' },
+    retry: FAST_RETRY,
+  });
+  await sink.connect();
+  await sink.write(event('sasl-cam', 1));
+  await sink.disconnect();
+
+  const wrong = createDeadLetterSink({
+    brokers: kafka.saslBrokers,
+    topic: 'dlq',
+    sasl: { mechanism: 'plain', username: 'alice', password: 'nope' },
+    retry: FAST_RETRY,
+  });
+  await assert.rejects(wrong.connect(), (err: unknown) => {
+    assert.ok(err instanceof KafkaUnavailableError, String(err));
+    assert.equal(err.retriable, false);
+    assert.match(err.message, /authentication/i);
+    return true;
+  });
+  // Without SASL the SASL listener does not let a client in either.
+  const plain = createActionsSink({ brokers: kafka.saslBrokers, topic: 'actions', retry: FAST_RETRY, connectionTimeoutMs: 500, requestTimeoutMs: 1000 });
+  await assert.rejects(plain.connect(), KafkaUnavailableError);
+});
+
 test('dead-letter sink: reason, origin and original headers; values over the cap are dropped and flagged', async () => {
   const dlq = createDeadLetterSink({ brokers: kafka.brokers, topic: 'dlq', maxValueBytes: 1000 });
   await dlq.connect();
@@ -220,9 +248,9 @@ test('broker killed mid-run: a write fails typed and retriable, and succeeds aga
   await kafka.restart();
   await sink.write(event('yard', 3));
   await sink.disconnect();
-  const yard = (await consumeMessages(kafka.brokers, 'actions', 6))
+  const yard = (await consumeMessages(kafka.brokers, 'actions', 7))
     .filter((r) => r.message.key?.toString() === 'yard')
     .map((r) => (JSON.parse(r.message.value?.toString() ?? '{}') as ActionEvent).startClip);
-  // 4 events of the first test + yard 1 and 3; yard 2 never reached the dead broker.
+  // 4 events of the first test, 1 over SASL, yard 1 and 3; yard 2 never reached the dead broker.
   assert.deepEqual(yard, [1, 3]);
 });
