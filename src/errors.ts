@@ -176,3 +176,25 @@ export class KafkaOperationError extends ClipwiseError {
     super(message, options);
   }
 }
+
+/**
+ * The synthetic benchmark generator (`clipwise synth`) failed: ffmpeg missing or exiting
+ * with an error while encoding a video, or the output not writable. `reason` is a stable
+ * code; `stderrTail` holds ffmpeg's last stderr lines, which usually name the real cause.
+ */
+export class SynthError extends ClipwiseError {
+  constructor(
+    message: string,
+    readonly reason: 'ffmpeg-missing' | 'ffmpeg-failed' | 'aborted' | 'io',
+    readonly detail: {
+      readonly videoPath?: string;
+      readonly ffmpegPath?: string;
+      readonly exitCode?: number | null;
+      readonly signal?: string | null;
+      readonly stderrTail?: readonly string[];
+    } = {},
+    options: ClipwiseErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}
