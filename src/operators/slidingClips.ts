@@ -21,6 +21,11 @@ export interface SlidingClipsOptions {
   readonly maxSeqJump?: number;
   /** Frame duration (ms) used when it cannot be estimated from pts (T = 1 at a segment's start). Default 40. */
   readonly fallbackFrameMs?: number;
+  /**
+   * Where clips start: `'segment'` (default) at the first frame of each segment, then every S;
+   * `'sequence'` only at seq ≡ 0 (mod S), so replays from any offset rebuild the same clips.
+   */
+  readonly align?: 'segment' | 'sequence';
   /** Called once per dropped frame. */
   readonly onDrop?: (cameraId: string, reason: FrameDropReason) => void;
   /** Updated live: `buffered` = frames held over all cameras, `keys` = cameras. */
@@ -72,6 +77,10 @@ export function slidingClips(options: SlidingClipsOptions): OperatorFunction<Fra
   const maxSeqJump = checkInteger('slidingClips.maxSeqJump', options.maxSeqJump ?? 1, 1);
   const fallbackFrameMs = checkNumber('slidingClips.fallbackFrameMs', options.fallbackFrameMs ?? 40, 0);
   const { onDrop, stats } = options;
+  const align = options.align ?? 'segment';
+  // 'sequence': clips start only at seq ≡ 0 (mod S), so a consumer that replays from any
+  // offset rebuilds exactly the clips of an earlier run (Kafka low-watermark replays).
+  const firstStart = (seq: number): number => (align === 'sequence' ? Math.ceil(seq / S) * S : seq);
 
   return (source) =>
     new Observable<Clip>((subscriber) => {
@@ -150,7 +159,7 @@ export function slidingClips(options: SlidingClipsOptions): OperatorFunction<Fra
         if (cam === undefined) {
           cameras.set(cameraId, {
             segment: 0,
-            nextStart: seq,
+            nextStart: firstStart(seq),
             width,
             height,
             buf: [],
@@ -176,7 +185,7 @@ export function slidingClips(options: SlidingClipsOptions): OperatorFunction<Fra
           buffered -= cam.buf.length;
           cam.buf.length = 0;
           cam.segment++;
-          cam.nextStart = seq;
+          cam.nextStart = firstStart(seq);
           cam.width = width;
           cam.height = height;
           cam.pendingGap = false;

@@ -182,3 +182,21 @@ test('bad options fail at construction with a ConfigError naming the field', () 
   assert.throws(() => slidingClips({ frames: 4, stride: 1.5 }), ConfigError);
   assert.throws(() => slidingClips({ frames: 4, stride: 1, maxSeqJump: 0 }), ConfigError);
 });
+
+test("align: 'sequence' rebuilds the same clips whatever frame a replay starts from", async () => {
+  const full = await run(range(0, 60).map((s) => makeFrame('a', s)), { frames: 8, stride: 4, align: 'sequence' });
+  for (const start of [1, 3, 13, 22]) {
+    const replay = await run(range(start, 60).map((s) => makeFrame('a', s)), { frames: 8, stride: 4, align: 'sequence' });
+    const first = replay[0];
+    assert.ok(first && first.startSeq % 4 === 0 && first.startSeq >= start, `replay from ${start} starts at ${first?.startSeq}`);
+    const same = full.filter((c) => c.startSeq >= first.startSeq);
+    assert.deepEqual(replay.map((c) => [c.startSeq, Array.from(c.data)]), same.map((c) => [c.startSeq, Array.from(c.data)]));
+  }
+  // The default aligns to the first frame seen, so the same replay gives different clips.
+  const seg = await run(range(3, 60).map((s) => makeFrame('a', s)), { frames: 8, stride: 4 });
+  assert.equal(seg[0]?.startSeq, 3);
+  // After a gap, 'sequence' waits for the next aligned frame.
+  const gap = await run([...range(0, 10), ...range(31, 50)].map((s) => makeFrame('a', s, { gapBefore: s === 31 })), { frames: 8, stride: 4, align: 'sequence' });
+  assert.ok(gap.every((c) => c.startSeq % 4 === 0));
+  assert.ok(gap.some((c) => c.startSeq === 32 && c.segment === 1));
+});
