@@ -178,6 +178,22 @@ export class KafkaOperationError extends ClipwiseError {
 }
 
 /**
+ * A tensor kernel was called with an attribute value, dtype or layout it does not implement
+ * (e.g. a `NCDHW` conv3d on wasm). `kernel` is the tfjs kernel name, `attribute` the offending
+ * attribute (or `dtype`).
+ */
+export class UnsupportedKernelError extends ClipwiseError {
+  constructor(
+    readonly kernel: string,
+    readonly attribute: string,
+    message: string,
+    options: ClipwiseErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/**
  * The synthetic benchmark generator (`clipwise synth`) failed: ffmpeg missing or exiting
  * with an error while encoding a video, or the output not writable. `reason` is a stable
  * code; `stderrTail` holds ffmpeg's last stderr lines, which usually name the real cause.
