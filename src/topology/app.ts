@@ -20,11 +20,12 @@ import { createMetrics, type Metrics } from '../metrics/metrics.ts';
 import { startHttpServer, type HttpServer } from '../metrics/server.ts';
 import { createWindowHead, loadManifest, type WindowHead } from '../model/clipModel.ts';
 import { initRuntime } from '../model/runtime.ts';
-import type { ActionEvent, Frame } from '../types.ts';
+import type { ActionEvent, Frame, Window } from '../types.ts';
 import { createInferencePool, type InferencePool } from './inference/pool.ts';
 import { analyse, createPipelineStats, type PipelineStats } from './pipeline.ts';
 import { createSourceFor, type SourceHandle } from './sources/fromConfig.ts';
 import { createSinkFor, type EventSink } from './sinks.ts';
+import { createWatermarkTracker } from './watermark.ts';
 
 export interface AppOptions {
   readonly logger: Logger;
@@ -119,6 +120,32 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
       for (const s of sources) await s.close?.();
     });
 
+    // Kafka sources commit low watermarks so a replacement analyzer replays and re-emits the
+    // same events (see watermark.ts): clips aligned to seq, no loop-padded windows.
+    const kafkaSources = sources.filter((s) => s.kafka !== undefined);
+    const tracker = kafkaSources.length
+      ? createWatermarkTracker({ stride: config.pipeline.clip.stride ?? manifest.clip.stride, windowClips: manifest.window.clips })
+      : undefined;
+    if (tracker) {
+      const commit = async (): Promise<void> => {
+        const marks = tracker.lowWatermarks();
+        for (const s of kafkaSources) {
+          const mine = marks.filter((m) => s.kafka?.assignment().some((a) => a.topic === m.topic && a.partition === m.partition));
+          if (mine.length) await s.kafka?.commitLowWatermark(mine);
+        }
+      };
+      const timer = setInterval(() => {
+        commit().catch((err: unknown) => log.warn(`offset commit failed (will retry): ${(err as Error).message}`));
+      }, 1000);
+      const subs = kafkaSources.map((s) => s.kafka?.rebalances$.subscribe((r) => r.type === 'revoked' && tracker.forget(r.cameraIds)));
+      // Runs before the sources close (cleanups run in reverse): the final commit after the drain.
+      cleanups.push(async () => {
+        clearInterval(timer);
+        for (const sub of subs) sub?.unsubscribe();
+        await commit();
+      });
+    }
+
     const frames$: Observable<Frame> = merge(...sources.map((s) => s.frames$.pipe(takeUntil(stop$))));
     const clipStride = config.pipeline.clip.stride ?? manifest.clip.stride;
     if (Math.abs(config.pipeline.fps - manifest.clip.fps) > 1e-9) {
@@ -145,8 +172,23 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
           classThreshold: config.detection.classThreshold,
           attentionThreshold: config.detection.attentionThreshold,
           holdWindows: config.detection.holdWindows,
-          emitOpen: config.detection.emitOpen,
+          // With Kafka, open updates feed the watermark tracker and are filtered below.
+          emitOpen: config.detection.emitOpen || tracker !== undefined,
+          ...(tracker ? { align: 'sequence' as const, minClips: manifest.window.clips } : {}),
         },
+        ...(tracker
+          ? {
+              hooks: {
+                frame: (f: Frame) => tracker.frame(f),
+                window: (w: Window) => tracker.window(w),
+                event: (e: ActionEvent) => {
+                  tracker.event(e);
+                  if (tracker.suppress(e)) return false;
+                  return e.status === 'closed' || config.detection.emitOpen;
+                },
+              },
+            }
+          : {}),
       }),
       // Each sink is an operator that passes the event on once it has taken it (backpressure).
       (events$: Observable<ActionEvent>) => sinks.reduce((acc, sink) => acc.pipe(sink.operator), events$),

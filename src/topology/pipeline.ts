@@ -6,7 +6,7 @@
  * @example
  * const events$ = frames$.pipe(analyse({ model, infer, head, settings, metrics }));
  */
-import { type Observable, type OperatorFunction, pipe, tap } from 'rxjs';
+import { type Observable, type OperatorFunction, filter, pipe, tap } from 'rxjs';
 import type { HeadKind } from '../model/heads.ts';
 import { HEAD_CLIP_WEIGHTS } from '../model/heads.ts';
 import type { ModelManifest, HeadResult } from '../model/clipModel.ts';
@@ -23,7 +23,7 @@ import {
   type OperatorStats,
 } from '../operators/index.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import type { ActionEvent, Clip, ClipFeature, Frame, Window } from '../types.ts';
+import type { ActionEvent, Clip, ClipFeature, Frame, Window, WindowDetections } from '../types.ts';
 
 /** Tunables of the analysis path (from the config's `pipeline` and `detection` sections). */
 export interface AnalysisSettings {
@@ -38,6 +38,16 @@ export interface AnalysisSettings {
   readonly attentionThreshold: number;
   readonly holdWindows: number;
   readonly emitOpen: boolean;
+  /** Clip alignment (see slidingClips); Kafka sources use 'sequence' so replays rebuild the same clips. */
+  readonly align?: 'segment' | 'sequence';
+}
+
+/** Taps for state that lives beside the data path (Kafka low watermarks). */
+export interface AnalysisHooks {
+  readonly frame?: (f: Frame) => void;
+  readonly window?: (w: Window) => void;
+  /** Sees every event (open updates included); return false to keep it from the sinks. */
+  readonly event?: (e: ActionEvent) => boolean;
 }
 
 export interface AnalysisDeps {
@@ -51,6 +61,7 @@ export interface AnalysisDeps {
   /** Live view of each stage's buffers, for queue-depth metrics and tests. */
   readonly stats?: PipelineStats;
   readonly now?: () => number;
+  readonly hooks?: AnalysisHooks;
 }
 
 /** Buffer levels of every stage (each bounded; see the operators). */
@@ -132,6 +143,7 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
 
   const framesToFeatures: OperatorFunction<Frame, ClipFeature> = pipe(
     tap((f: Frame) => {
+      deps.hooks?.frame?.(f);
       m?.framesIn.inc({ camera: f.cameraId });
       let ring = arrivals.get(f.cameraId);
       if (!ring) arrivals.set(f.cameraId, (ring = new Float64Array(ARRIVALS)));
@@ -140,6 +152,7 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
     slidingClips({
       frames: T,
       stride: s.stride,
+      ...(s.align ? { align: s.align } : {}),
       stats: stats.clips,
       onDrop: (camera, reason) => m?.framesDropped.inc({ camera, reason }),
     }),
@@ -165,12 +178,16 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
       classThreshold: s.classThreshold,
       attentionThreshold: s.attentionThreshold,
     }),
+    // Here, not after rollingWindows: the tracker below opens events from this window in the
+    // same tick, so watermark bookkeeping never sees a window without its events.
+    tap((d: WindowDetections) => deps.hooks?.window?.(d.window)),
     trackEvents({
       model: { name: manifest.name, version: manifest.version, head: deps.headKind },
       holdWindows: s.holdWindows,
       emitOpen: s.emitOpen,
       stats: stats.events,
     }),
+    filter((e: ActionEvent) => deps.hooks?.event?.(e) ?? true),
     tap((e: ActionEvent) => {
       m?.eventsEmitted.inc({ action: e.action, status: e.status });
       const ring = arrivals.get(e.cameraId);
