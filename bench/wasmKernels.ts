@@ -3,7 +3,8 @@
  * package's own kernels (where it has them), wasm matMul, and the `cpu` backend; then one SGD
  * training step of a small MobileNetV2-style stack (112×112, batch 8) on wasm and on cpu.
  *
- * Run: `npx tsx bench/wasmKernels.ts` (about a minute on 2 cores; `--quick` halves the repeats).
+ * Run: `npx tsx bench/wasmKernels.ts` (≈ 3 minutes on 2 cores, most of it the cpu backend;
+ * `--quick` halves the repeats).
  * Prints a table, then one JSON line (`{"bench":"wasmKernels",…}`) for tooling.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -227,7 +228,18 @@ function forwardFlops(batch: number): number {
   return f + 2 * batch * cin * CLASSES;
 }
 
-function trainStepMs(reps: number): { ms: number; loss: number; leaked: number } {
+interface StepResult {
+  /** Median ms per step (forward, backward, SGD update). */
+  ms: number;
+  /** Loss of the very first step, before any update: equal on every backend. */
+  firstLoss: number;
+  /** Tensors alive after the timed steps minus before them. */
+  leaked: number;
+  /** Top kernels of one extra step by self time (wasm only; kernels inside kernels count twice). */
+  top?: { kernel: string; ms: number }[];
+}
+
+async function trainStep(reps: number, profile: boolean): Promise<StepResult> {
   const params = makeParams();
   const images = tf.randomUniform([8, 112, 112, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
   const labels = tf.cast(tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], 'int32'), CLASSES), 'float32') as tf.Tensor2D;
@@ -236,16 +248,30 @@ function trainStepMs(reps: number): { ms: number; loss: number; leaked: number }
   let loss = Number.NaN;
   const step = () => {
     const l = opt.minimize(() => forwardLoss(params, images, labels), true, vars);
-    loss = l === null ? Number.NaN : l.dataSync()[0] ?? Number.NaN;
+    loss = l?.dataSync()[0] ?? Number.NaN;
     l?.dispose();
   };
   step();
+  const firstLoss = loss;
   const before = tf.memory().numTensors;
   const ms = timeIt(step, reps);
   const leaked = tf.memory().numTensors - before;
+  let top: { kernel: string; ms: number }[] | undefined;
+  if (profile) {
+    const info = await tf.profile(step);
+    const byKernel = new Map<string, number>();
+    for (const k of info.kernels) {
+      const t = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+      byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + t);
+    }
+    top = [...byKernel.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 10)
+      .map(([kernel, t]) => ({ kernel, ms: round(t, 1) }));
+  }
   opt.dispose();
   tf.dispose([images, labels, ...vars]);
-  return { ms, loss, leaked };
+  return top === undefined ? { ms, firstLoss, leaked } : { ms, firstLoss, leaked, top };
 }
 
 // --- main -----------------------------------------------------------------------------------
@@ -264,13 +290,13 @@ registerWasmTrainingKernels();
 CASES.forEach((c, i) => {
   (rows[i] as Row).newWasmMs = timeKernel(c, kernelReps);
 });
-const wasmStep = trainStepMs(quick ? 2 : 4);
+const wasmStep = await trainStep(quick ? 2 : 4, true);
 
 await tf.setBackend('cpu');
 CASES.forEach((c, i) => {
   (rows[i] as Row).cpuMs = timeKernel(c, 1);
 });
-const cpuStep = trainStepMs(quick ? 1 : 2);
+const cpuStep = await trainStep(quick ? 1 : 2, false);
 
 const gf = (gflop: number, ms: number | undefined) => (ms === undefined ? '   n/a' : (gflop / (ms / 1e3)).toFixed(2).padStart(6));
 const msStr = (ms: number | undefined) => (ms === undefined ? '     n/a' : ms.toFixed(1).padStart(8));
@@ -301,8 +327,10 @@ console.log(
   `\ntrain step (MobileNetV2-style, 112x112, batch 8, ~${fwd.toFixed(2)} GFLOP forward): ` +
     `wasm ${wasmStep.ms.toFixed(0)} ms/step, cpu ${cpuStep.ms.toFixed(0)} ms/step, ` +
     `cpu/wasm ${(cpuStep.ms / wasmStep.ms).toFixed(1)}x ` +
-    `(loss wasm ${wasmStep.loss.toFixed(4)} vs cpu ${cpuStep.loss.toFixed(4)}; leaked tensors wasm ${wasmStep.leaked}, cpu ${cpuStep.leaked})`,
+    `(first-step loss wasm ${wasmStep.firstLoss.toFixed(5)} vs cpu ${cpuStep.firstLoss.toFixed(5)}; ` +
+    `leaked tensors wasm ${wasmStep.leaked}, cpu ${cpuStep.leaked})`,
 );
+console.log(`wasm step, top kernels (ms, nested kernels counted in their callers too): ${(wasmStep.top ?? []).map((t) => `${t.kernel} ${t.ms}`).join(', ')}`);
 console.log(
   JSON.stringify({
     bench: 'wasmKernels',
@@ -320,6 +348,8 @@ console.log(
       wasmMs: round(wasmStep.ms),
       cpuMs: round(cpuStep.ms),
       cpuOverWasm: round(cpuStep.ms / wasmStep.ms),
+      firstLoss: { wasm: round(wasmStep.firstLoss, 5), cpu: round(cpuStep.firstLoss, 5) },
+      wasmTopKernels: wasmStep.top ?? [],
     },
   }),
 );

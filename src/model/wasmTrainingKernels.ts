@@ -1,27 +1,30 @@
 /**
- * Fast convolution gradient kernels for the tfjs wasm backend.
+ * Fast convolution gradient kernels (and a fast `Tile`) for the tfjs wasm backend.
  *
  * Why: `@tensorflow/tfjs-backend-wasm` 4.22.0 has no `Conv2DBackpropFilter`,
  * `DepthwiseConv2dNativeBackpropFilter` or `DepthwiseConv2dNativeBackpropInput` kernel, so any
- * gradient through `conv2d` / `depthwiseConv2d` throws there; and its `Conv2DBackpropInput`,
- * `Conv3D`, `Conv3DBackpropFilterV2` and `Conv3DBackpropInputV2` are plain scalar loops
- * (≈ 0.5–3 GFLOP/s against ≈ 30 GFLOP/s for its XNNPACK `conv2d`). The `cpu` backend has all
- * of them but runs ≈ 1 GFLOP/s. Training the backbone on a CPU-only machine needs them fast.
+ * gradient through `conv2d` / `depthwiseConv2d` throws there; its `Conv2DBackpropInput`,
+ * `Conv3D`, `Conv3DBackpropFilterV2` and `Conv3DBackpropInputV2` are scalar loops
+ * (≈ 0.3–2 GFLOP/s against ≈ 20–35 GFLOP/s for its XNNPACK `conv2d`), and its `Tile` (used by
+ * every batchNorm gradient) costs ≈ 100 ns per element. The `cpu` backend has the kernels
+ * but runs them at ≈ 0.01–1 GFLOP/s. Training the backbone on a CPU-only machine needs them.
  *
- * How: every kernel here is rewritten as an XNNPACK convolution (or one matMul) plus cheap
- * layout moves (transpose, pad, reshape), run through ordinary tfjs ops on the wasm backend:
- *
- * - filter gradient of a conv: dW[i,j,ci,co] = Σ_{n,a,b} xpad[n, a·s+i·d, b·s+j·d, ci]·dy[n,a,b,co]
- *   is itself a convolution whose *input* is x with channels and batch swapped
- *   (`[Cin, H, W, N]`), whose *filter* is dy (`[Ho, Wo, N, Cout]`, dilated by the stride) and
- *   whose output is the `[Cin, kh, kw, Cout]` gradient. XNNPACK walks it with an indirection
- *   buffer, so no im2col copy is made (measured 2–3× faster than sliced im2col + matMul here,
- *   because the wasm `Slice`/`StridedSlice`/`Concat` kernels are JavaScript loops).
- *   A 1×1 stride-1 conv is one matMul `xᵀ·dy` instead.
- * - depthwise filter gradient: the same trick with batch folded into channels
- *   (`[1, H, W, N·C]` input, `[Ho, Wo, N·C, m]` depthwise filter), then a sum over N.
- * - input gradients: a stride-1 convolution of the zero-upsampled dy with the flipped filter.
- * - conv3d and its gradients: sums of 2D convolutions over frames, one per temporal tap.
+ * How (bench/wasmKernels.ts has the numbers behind each choice):
+ * - conv2d filter gradient: dW[i,j,ci,co] = Σ_{n,a,b} xpad[n, a·s+i·d, b·s+j·d, ci]·dy[n,a,b,co]
+ *   is itself a convolution whose input is x with batch and channels swapped (`[Cin, H, W, N]`),
+ *   whose filter is dy (`[Ho, Wo, N, Cout]`, dilated by the stride) and whose output is the
+ *   `[Cin, kh, kw, Cout]` gradient; XNNPACK walks it with an indirection buffer, no im2col copy.
+ *   1×1 stride-1: one matMul xᵀ·dy. Batch < 4, stride 1: per-tap slices + matMul.
+ * - conv2d input gradient: stride 1, a conv of dy with the flipped filter; stride s, one conv
+ *   producing the s² sub-pixel phases as channels, then depth-to-space.
+ * - depthwise filter gradient: one input-stationary JavaScript pass over the wasm heap (every
+ *   wasm-op formulation measured 2–7× slower); depthwise input gradient: a depthwise conv of
+ *   the zero-upsampled dy with the flipped filter.
+ * - conv3d and its gradients: sums over temporal taps of 2D convolutions over all frames.
+ * - Tile: broadcast adds.
+ * All but the depthwise filter gradient run as ordinary tfjs ops under `tf.tidy` inside the
+ * kernel, so every intermediate is released and the result is handed to the engine as a
+ * TensorInfo owned by the backend.
  *
  * @example
  * await initRuntime({ backend: 'wasm' });
@@ -41,6 +44,9 @@ type ExplicitPad = [Pair, Pair, Pair, Pair];
 type Pad2D = 'same' | 'valid' | number | ExplicitPad;
 type RoundingMode = 'floor' | 'round' | 'ceil';
 type Conv2DInfo = backend_util.Conv2DInfo;
+
+/** Below this batch size a stride-1 filter gradient uses im2col + matMul (measured crossover ≈ 4). */
+const SMALL_BATCH = 4;
 
 /** The tfjs kernels this module registers for the `wasm` backend. */
 export const WASM_TRAINING_KERNEL_NAMES = [
@@ -273,6 +279,22 @@ function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, info: Conv2DInfo, dyF
   }
   const padB = Math.max(0, (ho - 1) * sh + (kh - 1) * dh + 1 - h - top);
   const padR = Math.max(0, (wo - 1) * sw + (kw - 1) * dw + 1 - w - left);
+  if (n < SMALL_BATCH && sh === 1 && sw === 1 && dyFilter === undefined) {
+    // With 1–3 images the convolution below gets 1–3 channels per filter tap, too few for
+    // XNNPACK's GEMM; im2col per tap (one slice over rows of Wo floats) + matMul wins.
+    const hp = h + top + padB;
+    const wp = w + left + padR;
+    const xc = r3(tf.transpose(tf.pad(x, [[0, 0], [top, padB], [left, padR], [0, 0]]), [3, 0, 1, 2]), [cin * n, hp, wp]);
+    const dy2 = tf.reshape(dy, [n * ho * wo, cout]); // packed once: XNNPACK caches it per tensor
+    const taps: tf.Tensor[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const tap = tf.reshape(tf.slice(xc, [0, i * dh, j * dw], [cin * n, ho, wo]), [cin, n * ho * wo]);
+        taps.push(tf.matMul(tap, dy2));
+      }
+    }
+    return r4(tf.stack(taps), [kh, kw, cin, cout]);
+  }
   const g = tf.conv2d(
     tf.transpose(x, [3, 1, 2, 0]), // [Cin, H, W, N]: batch ↔ channels
     dyFilter ?? dyAsFilter(dy),
@@ -769,14 +791,17 @@ export const wasmTrainingKernelConfigs: readonly KernelConfig[] = WASM_TRAINING_
 }));
 
 /**
- * Register fast convolution-gradient kernels (and a fast `Conv3D`) for the tfjs `wasm` backend.
+ * Register fast convolution-gradient kernels (and fast `Conv3D`, `Tile`) for the tfjs `wasm`
+ * backend: the kernels named in `WASM_TRAINING_KERNEL_NAMES`.
  *
- * Why: without it, `tf.grad` through `conv2d` / `depthwiseConv2d` throws on wasm, and conv3d
- * and conv2d input gradients run at 0.5–3 GFLOP/s; with it, training the backbone on wasm
- * runs on XNNPACK convolutions (see bench/wasmKernels.ts for the measured speed-up).
+ * Why: without it, `tf.grad` through `conv2d` / `depthwiseConv2d` throws on wasm, and conv3d,
+ * conv2d input gradients and batchNorm gradients (Tile) crawl; with it, a MobileNetV2-style
+ * training step on wasm runs ≈ 60–100× faster than on the `cpu` backend (bench/wasmKernels.ts).
  * Idempotent: kernels already registered by this module are left alone; the wasm package's
- * own versions of `Conv2DBackpropInput`, `Conv3D`, `Conv3DBackpropFilterV2` and
- * `Conv3DBackpropInputV2` are replaced (unregistered first, so tfjs logs no warning).
+ * own versions of `Conv2DBackpropInput`, `Conv3D`, `Conv3DBackpropFilterV2`,
+ * `Conv3DBackpropInputV2` and `Tile` are replaced (unregistered first, so tfjs logs no warning).
+ * Gradients also need tfjs-core's gradient registry, which `@tensorflow/tfjs-layers` fills
+ * when imported (tfjs-core's own node bundle does not).
  * Call it after `@tensorflow/tfjs-backend-wasm` is imported (e.g. after
  * `initRuntime({ backend: 'wasm' })`), since importing that package registers its kernels
  * and would replace these.

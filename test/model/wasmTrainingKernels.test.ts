@@ -75,6 +75,8 @@ function runKernel(name: string, inputs: Record<string, tf.Tensor>, attrs: Recor
 test('conv2d gradients (filter and input) on wasm equal the cpu backend', async () => {
   const cases: { x: Shape4; f: Shape4; s: number | [number, number]; pad: Pad }[] = [
     { x: [3, 10, 10, 4], f: [3, 3, 4, 5], s: 1, pad: 'same' },
+    { x: [4, 10, 10, 4], f: [3, 3, 4, 5], s: 1, pad: 'valid' },
+    { x: [1, 10, 9, 4], f: [3, 3, 4, 5], s: 1, pad: 'same' }, // batch 1: im2col path
     { x: [3, 10, 10, 4], f: [3, 3, 4, 5], s: 2, pad: 'same' },
     { x: [2, 9, 9, 4], f: [3, 3, 4, 5], s: 2, pad: 'same' }, // odd size: top = left = 1
     { x: [2, 11, 9, 4], f: [3, 3, 4, 5], s: 2, pad: 'valid' },
@@ -198,6 +200,40 @@ test('depthwise gradient kernels honour dilations (against direct loops)', () =>
     assert.ok(relErr(dw.dataSync() as Float32Array, ref.dw) < 1e-5, `dilated dW ${xs} ${fs} ${pad}`);
     assert.ok(relErr(dx.dataSync() as Float32Array, ref.dx) < 1e-5, `dilated dX ${xs} ${fs} ${pad}`);
     tf.dispose([dw, dx]);
+  }
+});
+
+test('Conv2DBackpropFilter honours a dilations attribute (against direct loops)', () => {
+  for (const xs of [[1, 11, 10, 3], [5, 11, 10, 3]] as Shape4[]) {
+    const fs: Shape4 = [3, 2, 3, 2];
+    const info = tf.backend_util.computeConv2DInfo(xs, fs, 1, 2, 'same');
+    const xv = values(size(xs), 29);
+    const dyv = values(size(info.outShape), 30);
+    const [n, h, w, c] = xs;
+    const ref = new Float32Array(size(fs));
+    for (let b = 0; b < n; b++)
+      for (let a = 0; a < info.outHeight; a++)
+        for (let col = 0; col < info.outWidth; col++)
+          for (let i = 0; i < fs[0]; i++)
+            for (let j = 0; j < fs[1]; j++) {
+              const y = a + 2 * i - info.padInfo.top;
+              const xc = col + 2 * j - info.padInfo.left;
+              if (y < 0 || y >= h || xc < 0 || xc >= w) continue;
+              for (let k = 0; k < c; k++)
+                for (let o = 0; o < fs[3]; o++) {
+                  const wi = ((i * fs[1] + j) * c + k) * fs[3] + o;
+                  ref[wi] = (ref[wi] ?? 0) + (xv[((b * h + y) * w + xc) * c + k] ?? 0) * (dyv[((b * info.outHeight + a) * info.outWidth + col) * fs[3] + o] ?? 0);
+                }
+            }
+    const dw = tf.tidy(() =>
+      runKernel(
+        'Conv2DBackpropFilter',
+        { x: tf.tensor(xv, xs), dy: tf.tensor(dyv, info.outShape) },
+        { strides: 1, dilations: 2, pad: 'same', dataFormat: 'NHWC', filterShape: fs },
+      ),
+    );
+    assert.ok(relErr(dw.dataSync() as Float32Array, ref) < 1e-5, `dilated conv2d dW, batch ${n}`);
+    dw.dispose();
   }
 });
 
