@@ -336,12 +336,38 @@ function depthwiseFilterGrad(backend: unknown, x: tf.Tensor4D, dy: tf.Tensor4D, 
           // Output columns whose input column xc = col·sW + j·dW − left lies inside [0, W).
           const col0 = Math.max(0, Math.ceil((left - j * dw) / sw));
           const col1 = Math.min(wo, Math.floor((w - 1 + left - j * dw) / sw) + 1);
-          for (let col = col0; col < col1; col++) {
-            const xo = xRow + (col * sw + j * dw - left) * c;
-            const d0 = dyRow + col * cm;
-            if (m === 1) {
-              for (let k = 0; k < c; k++) acc[tap + k] = (acc[tap + k] as number) + (xv[xo + k] as number) * (dv[d0 + k] as number);
-            } else {
+          const xBase = xRow + (j * dw - left) * c;
+          const xStep = sw * c;
+          if (m === 1) {
+            // Four channels at a time in locals, columns innermost: 2× the naive loop in V8.
+            let k = 0;
+            for (; k + 4 <= c; k += 4) {
+              let s0 = 0;
+              let s1 = 0;
+              let s2 = 0;
+              let s3 = 0;
+              for (let col = col0; col < col1; col++) {
+                const xo = xBase + col * xStep + k;
+                const d0 = dyRow + col * cm + k;
+                s0 += (xv[xo] as number) * (dv[d0] as number);
+                s1 += (xv[xo + 1] as number) * (dv[d0 + 1] as number);
+                s2 += (xv[xo + 2] as number) * (dv[d0 + 2] as number);
+                s3 += (xv[xo + 3] as number) * (dv[d0 + 3] as number);
+              }
+              acc[tap + k] = (acc[tap + k] as number) + s0;
+              acc[tap + k + 1] = (acc[tap + k + 1] as number) + s1;
+              acc[tap + k + 2] = (acc[tap + k + 2] as number) + s2;
+              acc[tap + k + 3] = (acc[tap + k + 3] as number) + s3;
+            }
+            for (; k < c; k++) {
+              let s0 = 0;
+              for (let col = col0; col < col1; col++) s0 += (xv[xBase + col * xStep + k] as number) * (dv[dyRow + col * cm + k] as number);
+              acc[tap + k] = (acc[tap + k] as number) + s0;
+            }
+          } else {
+            for (let col = col0; col < col1; col++) {
+              const xo = xBase + col * xStep;
+              const d0 = dyRow + col * cm;
               for (let k = 0; k < c; k++) {
                 const xk = xv[xo + k] as number;
                 for (let q = 0; q < m; q++) {
