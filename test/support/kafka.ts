@@ -82,6 +82,17 @@ let hooksInstalled = false;
  */
 export async function startKafka(options: StartKafkaOptions = {}): Promise<KafkaBroker> {
   installExitHooks();
+  // Another process may bind a probed port before the broker does: try fresh ports then.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      if (attempt >= 3 || !/BindException|Address already in use/.test(String((err as Error).message))) throw err;
+    }
+  }
+}
+
+async function startOnce(options: StartKafkaOptions): Promise<KafkaBroker> {
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   const libs = resolveJars();
   const java = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
@@ -421,23 +432,37 @@ function installExitHooks(): void {
   }
 }
 
+/**
+ * Free loopback ports below the kernel's ephemeral range. Why not `listen(0)`: that picks
+ * from the ephemeral range, where any outgoing connection (another test's client) may take
+ * the port as its local port between our probe and the broker's bind, or while a killed
+ * broker is down before `restart()`.
+ */
 async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise<ReturnType<typeof createServer>>((res, rej) => {
-        const s = createServer();
-        s.once('error', rej);
-        s.listen(0, '127.0.0.1', () => res(s));
-      }),
-    ),
-  );
-  const ports = servers.map((s) => {
-    const addr = s.address();
-    if (addr === null || typeof addr === 'string') throw new Error('no port');
-    return addr.port;
-  });
-  await Promise.all(servers.map((s) => new Promise((res) => s.close(res))));
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: keep the common default
+  }
+  const from = 15000;
+  const span = Math.max(1000, low - from);
+  const ports: number[] = [];
+  for (let attempt = 0; ports.length < count && attempt < 200; attempt++) {
+    const port = from + Math.floor(Math.random() * span);
+    if (ports.includes(port)) continue;
+    if (await canBind(port)) ports.push(port);
+  }
+  if (ports.length < count) throw new Error('no free loopback ports found for the test broker');
   return ports;
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const server = createServer();
+    server.once('error', () => res(false));
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => res(true)));
+  });
 }
 
 function sleep(ms: number): Promise<void> {

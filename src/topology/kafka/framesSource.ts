@@ -276,22 +276,36 @@ export function createFramesSource(options: FramesSourceOptions): FramesSource {
       logger.info('frames partitions assigned', { topic, partitions: assigned.map((a) => a.partition) });
       rebalances.next({ type: 'assigned', partitions: assigned });
     }
+    if (paused) applyPause(true);
     maybeResume();
-    void drain();
+    kickDrain();
+  };
+
+  // kafkajs throws from pause/resume while its consumer restarts after a crash, and a
+  // restart starts unpaused: so pausing is (re)applied on every full queue and on every
+  // join, and a failure to do either only waits for the next chance.
+  const applyPause = (pause: boolean): void => {
+    try {
+      if (pause) consumer.pause([{ topic }]);
+      else consumer.resume([{ topic }]);
+    } catch (err) {
+      logger.debug(`frames topic ${pause ? 'pause' : 'resume'} deferred`, { topic, error: String(err) });
+    }
   };
 
   const pauseTopic = (): void => {
-    if (paused) return;
-    paused = true;
-    counts.pauses += 1;
-    consumer.pause([{ topic }]);
-    logger.debug('frames topic paused: decode queue full', { topic, queued: queue.length });
+    if (!paused) {
+      paused = true;
+      counts.pauses += 1;
+      logger.debug('frames topic paused: decode queue full', { topic, queued: queue.length });
+    }
+    applyPause(true);
   };
 
   const maybeResume = (): void => {
     if (!paused || queue.length > resumeAt || lifecycle !== 'running') return;
     paused = false;
-    consumer.resume([{ topic }]);
+    applyPause(false);
     logger.debug('frames topic resumed', { topic, queued: queue.length });
   };
 
@@ -323,7 +337,7 @@ export function createFramesSource(options: FramesSourceOptions): FramesSource {
       state.next = offset + 1;
       resolveOffset(message.offset);
     }
-    void drain();
+    kickDrain();
     await heartbeat();
   };
 
@@ -379,6 +393,15 @@ export function createFramesSource(options: FramesSourceOptions): FramesSource {
     } finally {
       draining = false;
     }
+  };
+
+  const kickDrain = (): void => {
+    drain().catch((err: unknown) => {
+      // drain() handles every expected failure itself; this is a last resort so a bug
+      // surfaces on the stream instead of as an unhandled rejection.
+      logger.error('frames drain loop failed', { topic, error: String(err) });
+      frames.error(new KafkaOperationError(`frames source failed: ${String(err)}`, 'consume', topic, { cause: err }));
+    });
   };
 
   const reject = async (entry: Entry, error: FrameRejectedError, source: FrameSource): Promise<void> => {
