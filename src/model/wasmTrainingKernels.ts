@@ -481,12 +481,15 @@ function conv2dAttrs(kernel: string, attrs: NamedAttrMap) {
   // Conv2D's gradient kernels carry no dilations in tfjs; honour them if a caller passes some.
   const dilations = readTuple(kernel, attrs, 'dilations', 2, 1);
   checkStridesOrDilations(kernel, strides, dilations);
+  const channelsFirst = readChannelsFirst(kernel, attrs);
+  const pad = readPad2D(kernel, attrs);
   return {
     strides,
     dilations,
-    pad: readPad2D(kernel, attrs),
+    // Explicit pads follow the data format; the work below is done in NHWC.
+    pad: channelsFirst && Array.isArray(pad) ? ([pad[0], pad[2], pad[3], pad[1]] as ExplicitPad) : pad,
     rounding: readRounding(kernel, attrs),
-    channelsFirst: readChannelsFirst(kernel, attrs),
+    channelsFirst,
   };
 }
 

@@ -131,18 +131,21 @@ test('depthwiseConv2d gradients on wasm equal the cpu backend (multiplier 1 and 
 test('Conv2DBackpropFilter / Conv2DBackpropInput accept NCHW like the cpu backend', async () => {
   const x: Shape4 = [2, 3, 9, 9];
   const f: Shape4 = [3, 3, 3, 4];
-  const info = tf.backend_util.computeConv2DInfo(x, f, 2, 1, 'same', undefined, false, 'channelsFirst');
-  const xv = values(size(x), 7);
-  const dyv = values(size(info.outShape), 8);
-  const fv = values(size(f), 9);
-  await assertSameOnBoth('NCHW', () => {
-    const attrs = { strides: 2, pad: 'same', dataFormat: 'NCHW' };
-    const dy = tf.tensor(dyv, info.outShape);
-    return [
-      runKernel('Conv2DBackpropFilter', { x: tf.tensor(xv, x), dy }, { ...attrs, filterShape: f }),
-      runKernel('Conv2DBackpropInput', { dy, filter: tf.tensor(fv, f) }, { ...attrs, inputShape: x }),
-    ];
-  });
+  const pads: (number | 'same' | Pad)[] = ['same', [[0, 0], [0, 0], [2, 0], [1, 3]]];
+  for (const pad of pads) {
+    const info = tf.backend_util.computeConv2DInfo(x, f, 2, 1, pad, undefined, false, 'channelsFirst');
+    const xv = values(size(x), 7);
+    const dyv = values(size(info.outShape), 8);
+    const fv = values(size(f), 9);
+    await assertSameOnBoth(`NCHW ${JSON.stringify(pad)}`, () => {
+      const attrs = { strides: 2, pad, dataFormat: 'NCHW' };
+      const dy = tf.tensor(dyv, info.outShape);
+      return [
+        runKernel('Conv2DBackpropFilter', { x: tf.tensor(xv, x), dy }, { ...attrs, filterShape: f }),
+        runKernel('Conv2DBackpropInput', { dy, filter: tf.tensor(fv, f) }, { ...attrs, inputShape: x }),
+      ];
+    });
+  }
 });
 
 /** Direct loops for a dilated depthwise conv's gradients (the cpu kernels ignore dilation). */
