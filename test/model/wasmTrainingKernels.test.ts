@@ -261,6 +261,18 @@ test('conv3d forward and gradients on wasm equal the cpu backend (GSF gate shape
   }
 });
 
+test('dilated conv3d forward on wasm equals the cpu backend', async () => {
+  const x: Shape5 = [2, 7, 8, 7, 3];
+  const f: Shape5 = [3, 3, 2, 3, 2];
+  const xv = values(size(x), 31);
+  const wv = values(size(f), 32);
+  for (const dilations of [[2, 1, 1], [1, 2, 2]] as [number, number, number][]) {
+    await assertSameOnBoth(`conv3d dilations ${dilations}`, () => [
+      tf.conv3d(tf.tensor5d(xv, x), tf.tensor5d(wv, f), 1, 'same', 'NDHWC', dilations),
+    ]);
+  }
+});
+
 test('Tile on wasm equals the cpu backend for float32, int32 and bool', async () => {
   const cases: { shape: number[]; reps: number[] }[] = [
     { shape: [1, 1, 1, 5], reps: [2, 3, 4, 1] },
