@@ -3,7 +3,7 @@
  * package's own kernels (where it has them), wasm matMul, and the `cpu` backend; then one SGD
  * training step of a small MobileNetV2-style stack (112×112, batch 8) on wasm and on cpu.
  *
- * Run: `npx tsx bench/wasmKernels.ts` (≈ 3 minutes on 2 cores, most of it the cpu backend;
+ * Run: `npx tsx bench/wasmKernels.ts` (≈ 2 minutes on an idle 2-core machine, most of it the cpu backend;
  * `--quick` halves the repeats).
  * Prints a table, then one JSON line (`{"bench":"wasmKernels",…}`) for tooling.
  */
