@@ -1,6 +1,104 @@
-/** `clipwise train`: not built yet — tracked in issue 4 (training). */
+/**
+ * `clipwise train --data DIR --out MODEL_DIR`: train backbone and heads (see src/train/trainModel.ts).
+ *
+ * Exit codes: 0 trained, 2 bad flags or a bad data set (nothing trained), 1 failure.
+ */
+import { ConfigError } from '../errors.ts';
+import { numberFlag, parseFlags } from './args.ts';
+
+const USAGE = `clipwise train --data DIR --out MODEL_DIR [options]
+
+Trains the clip backbone (stage 1) and all window heads (stage 2) on a data set written by
+'clipwise synth' (DIR/annotations.json + videos), calibrates the detection thresholds on the
+validation videos, and writes a model folder with manifest.json, MODEL_CARD.md and training.json.
+
+  --data DIR              data set directory (required)
+  --out MODEL_DIR         model folder to write (required); checkpoints go to MODEL_DIR/checkpoints
+  --resume                continue from MODEL_DIR/checkpoints (same --data, --seed and sizes)
+  --epochs N              stage-1 epochs (8)
+  --steps-per-epoch N     stage-1 steps per epoch (100)
+  --batch N               stage-1 clips per step (4)
+  --lr X                  stage-1 peak learning rate (0.002)
+  --head-steps N          stage-2 steps per head (2000)
+  --lambda X              λ of the attention L1 term (0.001)
+  --attention-supervision X  μ: weight of the gate's clip-relevance loss (0 = the paper's loss)
+  --val-fraction F        share of videos held out for validation (0.2)
+  --seed S                split, sampling and initialisation seed (1)
+  --quick                 tiny frames and nets, a few steps (tests, smoke runs)
+`;
+
+/**
+ * Run `clipwise train`.
+ *
+ * @example
+ * await trainCommand(['--data', '.cache/synth-train', '--out', 'models/default']);
+ * @param argv flags after the sub-command.
+ * @returns the exit code (flag and data errors throw ConfigError: exit 2).
+ */
 export async function trainCommand(argv: string[]): Promise<number> {
-  void argv;
-  process.stderr.write('clipwise: this command is not built yet (issue 4 (training)).\n');
-  return 1;
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const { values } = parseFlags(
+    argv,
+    {
+      data: { type: 'string' },
+      out: { type: 'string' },
+      resume: { type: 'boolean' },
+      epochs: { type: 'string' },
+      'steps-per-epoch': { type: 'string' },
+      batch: { type: 'string' },
+      lr: { type: 'string' },
+      'head-steps': { type: 'string' },
+      lambda: { type: 'string' },
+      'attention-supervision': { type: 'string' },
+      'val-fraction': { type: 'string' },
+      seed: { type: 'string' },
+      quick: { type: 'boolean' },
+    },
+    'train',
+  );
+  if (!values.data) throw new ConfigError(`clipwise train: --data DIR is required\n\n${USAGE}`, [{ path: '--data', message: 'required' }]);
+  if (!values.out) throw new ConfigError(`clipwise train: --out MODEL_DIR is required\n\n${USAGE}`, [{ path: '--out', message: 'required' }]);
+  const { DEFAULT_TRAIN_OPTIONS, QUICK_TRAIN_OPTIONS, trainModel } = await import('../train/trainModel.ts');
+  const base = { ...DEFAULT_TRAIN_OPTIONS, ...(values.quick ? QUICK_TRAIN_OPTIONS : {}) };
+  const positiveInt = (v: string | undefined, name: string, fallback: number): number => {
+    const n = numberFlag(v, name, fallback);
+    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${name} must be a positive integer, got ${v}`, [{ path: `--${name}`, message: 'not a positive integer' }]);
+    return n;
+  };
+  const nonNegative = (v: string | undefined, name: string, fallback: number): number => {
+    const n = numberFlag(v, name, fallback);
+    if (n < 0) throw new ConfigError(`--${name} must be ≥ 0, got ${v}`, [{ path: `--${name}`, message: 'negative' }]);
+    return n;
+  };
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort(new Error('interrupted: resume with --resume'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await trainModel({
+      ...base,
+      data: values.data,
+      out: values.out,
+      resume: values.resume === true,
+      epochs: positiveInt(values.epochs, 'epochs', base.epochs),
+      stepsPerEpoch: positiveInt(values['steps-per-epoch'], 'steps-per-epoch', base.stepsPerEpoch),
+      batchSize: positiveInt(values.batch, 'batch', base.batchSize),
+      learningRate: nonNegative(values.lr, 'lr', base.learningRate),
+      headSteps: positiveInt(values['head-steps'], 'head-steps', base.headSteps),
+      lambda: nonNegative(values.lambda, 'lambda', base.lambda),
+      attentionSupervision: nonNegative(values['attention-supervision'], 'attention-supervision', base.attentionSupervision),
+      valFraction: numberFlag(values['val-fraction'], 'val-fraction', base.valFraction),
+      seed: nonNegative(values.seed, 'seed', base.seed),
+      command: `clipwise train ${argv.join(' ')}`,
+      signal: abort.signal,
+      log: (msg) => process.stderr.write(`${msg}\n`),
+    });
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }

@@ -1,0 +1,240 @@
+/**
+ * Temporal detection metrics: mAP at tIoU thresholds, false alarms per hour, and delay from an
+ * action's end to its event.
+ *
+ * Why these definitions (the standard ones of temporal action detection, as in THUMOS'14 and
+ * ActivityNet): per class, every detected event of every video is ranked by confidence; going
+ * down the list each event is matched greedily to the not-yet-matched ground-truth instance of
+ * its class in its video with the highest tIoU, if that tIoU reaches the threshold (true
+ * positive), else it is a false positive; AP is the area under the precision–recall curve
+ * with precision made monotone (all-points interpolation); mAP averages AP over the classes
+ * that have ground truth. A false alarm is an event that overlaps no ground-truth instance at
+ * all (of any class): the operator of a camera was alerted while nothing happened.
+ *
+ * @example
+ * const gt = [{ video: 'a', classIndex: 1, start: 10, end: 14 }];
+ * const det = [{ video: 'a', classIndex: 1, start: 10, end: 14, confidence: 0.9 }];
+ * meanAveragePrecision(det, gt, 0.5).mAP; // 1
+ */
+
+/** A ground-truth instance. */
+export interface GroundTruth {
+  readonly video: string;
+  readonly classIndex: number;
+  /** Seconds. */
+  readonly start: number;
+  readonly end: number;
+}
+
+/** A detected event. */
+export interface DetectedEvent {
+  readonly video: string;
+  readonly classIndex: number;
+  readonly start: number;
+  readonly end: number;
+  readonly confidence: number;
+  /** Media time (s) at which the stream emitted the event (for the delay). */
+  readonly emittedAt?: number;
+}
+
+/**
+ * Temporal intersection over union of two intervals.
+ *
+ * @returns |A∩B| / |A∪B| in [0, 1]; 0 for disjoint or empty intervals.
+ */
+export function tIoU(a: { start: number; end: number }, b: { start: number; end: number }): number {
+  const inter = Math.min(a.end, b.end) - Math.max(a.start, b.start);
+  if (inter <= 0) return 0;
+  const union = Math.max(a.end, b.end) - Math.min(a.start, b.start);
+  return union > 0 ? inter / union : 0;
+}
+
+/** Result of matching one class's events to its ground truth. */
+export interface ClassAP {
+  readonly classIndex: number;
+  readonly ap: number;
+  readonly groundTruth: number;
+  readonly detections: number;
+  readonly truePositives: number;
+}
+
+/**
+ * Average precision of one class at one tIoU threshold.
+ *
+ * @param events events of this class (any order; ranked here by confidence, ties by start).
+ * @param truth ground truth of this class.
+ * @param threshold minimum tIoU of a match.
+ * @returns AP (0 when there is ground truth but no match; NaN when there is no ground truth),
+ *   and for each event (in the input order) the index into `truth` it matched, or −1.
+ */
+export function averagePrecision(
+  events: readonly DetectedEvent[],
+  truth: readonly GroundTruth[],
+  threshold: number,
+): { ap: number; matches: number[]; truePositives: number } {
+  const order = events.map((_, i) => i).sort((a, b) => {
+    const ea = events[a] as DetectedEvent;
+    const eb = events[b] as DetectedEvent;
+    return eb.confidence - ea.confidence || ea.start - eb.start || a - b;
+  });
+  const used = new Array<boolean>(truth.length).fill(false);
+  const matches = new Array<number>(events.length).fill(-1);
+  const tp: number[] = [];
+  for (const i of order) {
+    const e = events[i] as DetectedEvent;
+    let best = -1;
+    let bestIoU = threshold;
+    truth.forEach((g, j) => {
+      if (used[j] || g.video !== e.video || g.classIndex !== e.classIndex) return;
+      const iou = tIoU(e, g);
+      if (iou >= bestIoU && (best < 0 || iou > bestIoU)) {
+        best = j;
+        bestIoU = iou;
+      }
+    });
+    if (best >= 0) {
+      used[best] = true;
+      matches[i] = best;
+    }
+    tp.push(best >= 0 ? 1 : 0);
+  }
+  const truePositives = tp.reduce((a, b) => a + b, 0);
+  if (truth.length === 0) return { ap: NaN, matches, truePositives };
+  // Precision/recall after each ranked event, then the monotone precision envelope.
+  const precision: number[] = [];
+  const recall: number[] = [];
+  let cum = 0;
+  tp.forEach((t, r) => {
+    cum += t;
+    precision.push(cum / (r + 1));
+    recall.push(cum / truth.length);
+  });
+  for (let r = precision.length - 2; r >= 0; r--) precision[r] = Math.max(precision[r] as number, precision[r + 1] as number);
+  let ap = 0;
+  let prevRecall = 0;
+  recall.forEach((rc, r) => {
+    if (rc > prevRecall) {
+      ap += (rc - prevRecall) * (precision[r] as number);
+      prevRecall = rc;
+    }
+  });
+  return { ap, matches, truePositives };
+}
+
+/**
+ * mAP over the classes that have ground truth.
+ *
+ * @param events all events (all classes, all videos).
+ * @param truth all ground truth.
+ * @param threshold tIoU threshold.
+ * @returns mAP (NaN when there is no ground truth at all) and the per-class APs.
+ */
+export function meanAveragePrecision(
+  events: readonly DetectedEvent[],
+  truth: readonly GroundTruth[],
+  threshold: number,
+): { mAP: number; perClass: ClassAP[] } {
+  const classes = [...new Set(truth.map((g) => g.classIndex))].sort((a, b) => a - b);
+  const perClass = classes.map((k) => {
+    const ev = events.filter((e) => e.classIndex === k);
+    const gt = truth.filter((g) => g.classIndex === k);
+    const r = averagePrecision(ev, gt, threshold);
+    return { classIndex: k, ap: r.ap, groundTruth: gt.length, detections: ev.length, truePositives: r.truePositives };
+  });
+  const mAP = perClass.length > 0 ? perClass.reduce((s, c) => s + c.ap, 0) / perClass.length : NaN;
+  return { mAP, perClass };
+}
+
+/** Duration of the union of intervals clipped to [0, duration]. */
+export function unionSeconds(intervals: readonly { start: number; end: number }[], duration: number): number {
+  const sorted = intervals
+    .map((i) => ({ start: Math.max(0, i.start), end: Math.min(duration, i.end) }))
+    .filter((i) => i.end > i.start)
+    .sort((a, b) => a.start - b.start);
+  let total = 0;
+  let curStart = -1;
+  let curEnd = -1;
+  for (const i of sorted) {
+    if (i.start > curEnd) {
+      if (curEnd > curStart) total += curEnd - curStart;
+      curStart = i.start;
+      curEnd = i.end;
+    } else {
+      curEnd = Math.max(curEnd, i.end);
+    }
+  }
+  if (curEnd > curStart) total += curEnd - curStart;
+  return total;
+}
+
+/** False alarms over the action-free stretches of a set of videos. */
+export interface FalseAlarms {
+  /** Events overlapping no ground-truth instance of any class. */
+  readonly count: number;
+  /** Hours of video without any action (duration minus the union of instances). */
+  readonly hours: number;
+  readonly perHour: number;
+}
+
+/**
+ * Count false alarms: events that overlap no ground-truth instance (any class) of their video.
+ *
+ * @param events all events. @param truth all ground truth.
+ * @param durations seconds of each video, by video id.
+ * @returns count, action-free hours, and their ratio.
+ */
+export function falseAlarms(
+  events: readonly DetectedEvent[],
+  truth: readonly GroundTruth[],
+  durations: ReadonlyMap<string, number>,
+): FalseAlarms {
+  let count = 0;
+  for (const e of events) {
+    const hit = truth.some((g) => g.video === e.video && Math.min(e.end, g.end) - Math.max(e.start, g.start) > 0);
+    if (!hit) count++;
+  }
+  let seconds = 0;
+  for (const [video, duration] of durations) {
+    seconds += duration - unionSeconds(truth.filter((g) => g.video === video), duration);
+  }
+  const hours = seconds / 3600;
+  return { count, hours, perHour: hours > 0 ? count / hours : NaN };
+}
+
+/**
+ * Delay from each matched instance's end to the emission of the event that matched it.
+ *
+ * @param events events with `emittedAt` (media seconds).
+ * @param truth ground truth.
+ * @param threshold tIoU for the match (greedy, per class, by confidence, as in AP).
+ * @returns one delay (s) per matched instance whose event has `emittedAt`.
+ */
+export function detectionDelays(events: readonly DetectedEvent[], truth: readonly GroundTruth[], threshold: number): number[] {
+  const out: number[] = [];
+  const classes = [...new Set(truth.map((g) => g.classIndex))];
+  for (const k of classes) {
+    const ev = events.filter((e) => e.classIndex === k);
+    const gt = truth.filter((g) => g.classIndex === k);
+    const { matches } = averagePrecision(ev, gt, threshold);
+    matches.forEach((j, i) => {
+      const e = ev[i] as DetectedEvent;
+      if (j >= 0 && e.emittedAt !== undefined) out.push(e.emittedAt - (gt[j] as GroundTruth).end);
+    });
+  }
+  return out;
+}
+
+/**
+ * Percentile with linear interpolation between order statistics.
+ *
+ * @param values numbers (any order). @param p in [0, 100].
+ * @returns the percentile, or NaN for no values.
+ */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const pos = (p / 100) * (s.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return (s[lo] as number) + ((s[hi] as number) - (s[lo] as number)) * (pos - lo);
+}

@@ -1,0 +1,510 @@
+/**
+ * `clipwise train` end to end: data set → decoded clips → stage 1 (backbone) → clip
+ * descriptors → stage 2 (all six heads) → attention check and threshold calibration on the
+ * validation videos → a model folder (`manifest.json` with `trained: true` and the recommended
+ * thresholds, `backbone/`, `heads/<kind>/`), `training.json` with every measured number, and
+ * `MODEL_CARD.md`.
+ *
+ * Checkpoints (MODEL_DIR/checkpoints): the stage-1 model and optimizer after every epoch, the
+ * clip descriptors once extracted, each head once trained, and `state.json` saying what is
+ * done. `resume: true` continues from there; without it an old checkpoint folder is discarded.
+ *
+ * Runs on the wasm backend with the training kernels of src/model/wasmTrainingKernels.ts
+ * (conv gradients do not exist on plain wasm; the cpu backend is ~30× slower per FLOP).
+ *
+ * @example
+ * await trainModel({ data: '.cache/synth-train', out: 'models/default', ...DEFAULT_TRAIN_OPTIONS });
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { ConfigError } from '../errors.ts';
+import { foldBatchNorm, resolveBackboneConfig, type BackboneConfig } from '../model/backbone.ts';
+import { createClipwiseModel, saveClipwiseModel, type ClipwiseModel, type ModelManifest } from '../model/clipModel.ts';
+import { HEAD_KINDS, type HeadKind } from '../model/heads.ts';
+import { loadLayersModel, saveLayersModel } from '../model/io.ts';
+import { initRuntime } from '../model/runtime.ts';
+import { registerWasmTrainingKernels } from '../model/wasmTrainingKernels.ts';
+import { calibrateThresholds, type CalibrationPoint, type ReplayVideo } from './calibrate.ts';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { clipsAt, createClipSampler, type LabelledVideo } from './clipSampler.ts';
+import { loadDataset, splitByVideo, type DatasetVideo } from './dataset.ts';
+import { decodeVideo, type DecodedVideo } from './decode.ts';
+import { videoFeatures } from './features.ts';
+import { clipCount, clipLabels, type ClipTiming } from './labels.ts';
+import { writeModelCard } from './modelCard.ts';
+import { formatDuration } from './progress.ts';
+import { ScheduledAdam } from './schedule.ts';
+import { backboneOf, createClipClassifier, trainBackboneStage, type BackboneEpoch, type ClipSet } from './trainBackbone.ts';
+import { hasGate, trainHead, type HeadTrainingResult } from './trainHeads.ts';
+import { actionTop1, attentionStats, gatherWindows, indexWindows, predictHead, windowRelevance, type AttentionStats, type FeatureVideo } from './windows.ts';
+
+/** Everything `clipwise train` can set. */
+export interface TrainOptions {
+  readonly data: string;
+  readonly out: string;
+  readonly resume: boolean;
+  readonly seed: number;
+  readonly valFraction: number;
+  /** Analysis frame rate (frames per second decoded). */
+  readonly fps: number;
+  readonly backbone: BackboneConfig;
+  /** Clips per window C. */
+  readonly clips: number;
+  /** Head sizes. */
+  readonly fusionDim: number;
+  readonly headDropout: number;
+  /** Stage 1. */
+  readonly epochs: number;
+  readonly stepsPerEpoch: number;
+  readonly batchSize: number;
+  readonly learningRate: number;
+  /** Most validation clips per class scored after each stage-1 epoch. */
+  readonly valClipsPerClass: number;
+  /** Stage 2. */
+  readonly headSteps: number;
+  readonly headBatchSize: number;
+  readonly headLearningRate: number;
+  readonly lambda: number;
+  readonly attentionSupervision: number;
+  readonly headNoise: number;
+  /** Calibration grids (default: the module defaults of calibrate.ts). */
+  readonly classThresholds?: readonly number[];
+  readonly attentionThresholds?: readonly number[];
+  readonly name: string;
+  readonly version: string;
+  readonly ffmpegPath?: string;
+  /** The command line, for the model card. */
+  readonly command?: string;
+  readonly signal?: AbortSignal;
+  readonly log?: (msg: string) => void;
+}
+
+/** Defaults of the shipped model's training (the model card's command uses them). */
+export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'data' | 'out'> = {
+  resume: false,
+  seed: 1,
+  valFraction: 0.2,
+  fps: 5,
+  backbone: {},
+  clips: 10,
+  fusionDim: 128,
+  headDropout: 0.2,
+  epochs: 8,
+  stepsPerEpoch: 100,
+  batchSize: 4,
+  learningRate: 2e-3,
+  valClipsPerClass: 24,
+  headSteps: 2000,
+  headBatchSize: 32,
+  headLearningRate: 1e-3,
+  lambda: 1e-3,
+  attentionSupervision: 0,
+  headNoise: 0,
+  name: 'clipwise-default',
+  version: '1.0.0',
+};
+
+/** Tiny settings for tests and smoke runs (`--quick`): small frames, tiny nets, few steps. */
+export const QUICK_TRAIN_OPTIONS: Partial<TrainOptions> = {
+  backbone: { size: 32, frames: 4, widthMultiplier: 0.25, dim: 16, gsfBlocks: 1 },
+  clips: 4,
+  fusionDim: 16,
+  epochs: 2,
+  stepsPerEpoch: 4,
+  batchSize: 2,
+  valClipsPerClass: 4,
+  headSteps: 30,
+  headBatchSize: 16,
+  headLearningRate: 5e-3,
+  classThresholds: [0.3, 0.6],
+  attentionThresholds: [0.3, 0.6],
+};
+
+/** What a run measured (also written to MODEL_DIR/training.json). */
+export interface TrainSummary {
+  readonly out: string;
+  readonly backend: string;
+  readonly videos: { readonly train: number; readonly val: number; readonly trainSeconds: number; readonly valSeconds: number };
+  readonly clipsPerClass: readonly number[];
+  readonly stage1: { readonly epochs: readonly BackboneEpoch[]; readonly seconds: number };
+  readonly features: { readonly clips: number; readonly seconds: number };
+  readonly stage2: {
+    readonly heads: readonly HeadTrainingResult[];
+    readonly seconds: number;
+    readonly trainWindows: number;
+    readonly valActionWindows: number;
+    /** Validation top-1 (action windows, background excluded from the argmax), per head. */
+    readonly valTop1: Readonly<Partial<Record<HeadKind, number>>>;
+    /** Localisation of the gate heads' attention on validation action windows. */
+    readonly attention: Readonly<Partial<Record<HeadKind, AttentionStats>>>;
+  };
+  readonly calibration: { readonly best: CalibrationPoint; readonly grid: readonly CalibrationPoint[]; readonly seconds: number };
+  readonly decodeSeconds: number;
+  /** Wall time of the stages of this model, summed over resumed runs. */
+  readonly totalSeconds: number;
+}
+
+interface TrainState {
+  readonly version: 1;
+  readonly data: string;
+  readonly seed: number;
+  readonly split: { readonly train: number[]; readonly val: number[] };
+  readonly backbone: BackboneConfig;
+  stage1Epochs: BackboneEpoch[];
+  stage1Seconds: number;
+  featuresSeconds?: number;
+  heads: Partial<Record<HeadKind, HeadTrainingResult>>;
+  /** Stage-2 settings the trained heads were made with: heads are retrained when they change. */
+  headSettings?: string;
+  decodeSeconds: number;
+}
+
+const silent = (): void => undefined;
+
+/**
+ * Train a model; see the module header.
+ *
+ * @param options data, output and hyper-parameters ({@link DEFAULT_TRAIN_OPTIONS}).
+ * @returns what was measured.
+ * @throws ConfigError for a bad data set or options; ClipwiseError subclasses for failures.
+ */
+export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
+  const o = options;
+  const log = o.log ?? silent;
+  const started = performance.now();
+  const runtime = await initRuntime({ backend: 'wasm' });
+  registerWasmTrainingKernels();
+  const dataset = await loadDataset(o.data);
+  const K = dataset.classes.length;
+  const bg = dataset.backgroundIndex;
+  const bbCfg = resolveBackboneConfig(o.backbone);
+  const timing: ClipTiming = { fps: o.fps, frames: bbCfg.frames, stride: bbCfg.frames };
+  const ckDir = join(o.out, 'checkpoints');
+  const statePath = join(ckDir, 'state.json');
+
+  let state: TrainState | undefined;
+  if (o.resume) {
+    try {
+      state = JSON.parse(await readFile(statePath, 'utf8')) as TrainState;
+    } catch {
+      log(`train: no checkpoint in ${ckDir}, starting from scratch`);
+    }
+    if (state && (state.data !== o.data || state.seed !== o.seed || JSON.stringify(state.backbone) !== JSON.stringify(bbCfg))) {
+      throw new ConfigError(
+        `--resume: the checkpoint in ${ckDir} was made with other settings (data ${state.data}, seed ${state.seed}); ` +
+          'use the same --data, --seed and model sizes, or drop --resume to start over',
+        [{ path: '--resume', message: 'checkpoint settings differ' }],
+      );
+    }
+  } else {
+    await rm(ckDir, { recursive: true, force: true });
+  }
+  await mkdir(ckDir, { recursive: true });
+  const split = state
+    ? {
+        train: state.split.train.map((i) => dataset.videos[i] as DatasetVideo),
+        val: state.split.val.map((i) => dataset.videos[i] as DatasetVideo),
+      }
+    : splitByVideo(dataset.videos, o.valFraction, o.seed);
+  const st: TrainState = state ?? {
+    version: 1,
+    data: o.data,
+    seed: o.seed,
+    split: { train: split.train.map((v) => v.index), val: split.val.map((v) => v.index) },
+    backbone: bbCfg,
+    stage1Epochs: [],
+    stage1Seconds: 0,
+    heads: {},
+    decodeSeconds: 0,
+  };
+  const saveState = async (): Promise<void> => writeFile(statePath, JSON.stringify(st, null, 2));
+  await saveState();
+  log(`train: ${dataset.videos.length} videos in ${o.data}: ${split.train.length} for training, ${split.val.length} for validation (split by video)`);
+
+  // Decode once; both stages read these frames.
+  const tDecode = performance.now();
+  const decode = async (v: DatasetVideo): Promise<DecodedVideo> => {
+    const d = await decodeVideo(v.path, { fps: o.fps, size: bbCfg.size, ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+    if (d.count < timing.frames) log(`train: ${v.relPath} decoded to ${d.count} frames, fewer than one clip: skipped`);
+    return d;
+  };
+  const trainDecoded: LabelledVideo[] = [];
+  for (const v of split.train) trainDecoded.push({ decoded: await decode(v), instances: v.instances });
+  const valDecoded: LabelledVideo[] = [];
+  for (const v of split.val) valDecoded.push({ decoded: await decode(v), instances: v.instances });
+  const decodeSeconds = (performance.now() - tDecode) / 1000;
+  st.decodeSeconds = decodeSeconds;
+  log(`train: decoded ${trainDecoded.length + valDecoded.length} videos at ${o.fps} fps, ${bbCfg.size}x${bbCfg.size} in ${formatDuration(decodeSeconds)}`);
+
+  // ---- Stage 1: backbone + temporary clip classifier.
+  const sampler = createClipSampler(trainDecoded, timing, K, { backgroundIndex: bg });
+  log(`train: training clips per class (any start frame): ${sampler.counts.map((n, k) => `${dataset.classes[k]} ${n}`).join(', ')}`);
+  const valClips = validationClips(valDecoded, timing, K, o.valClipsPerClass, bg, bbCfg.size);
+  const fresh = createClipwiseModel({
+    name: o.name,
+    version: o.version,
+    classes: dataset.classes,
+    backgroundIndex: bg,
+    fps: o.fps,
+    stride: timing.stride,
+    backbone: bbCfg,
+    head: { clips: o.clips, fusionDim: o.fusionDim, dropout: o.headDropout },
+    seed: o.seed,
+  });
+  const stage1Dir = join(ckDir, 'stage1');
+  const loaded = o.resume ? await loadCheckpoint<{ epochs: number }>(stage1Dir) : undefined;
+  let stage1: tfl.LayersModel;
+  const optimizer = new ScheduledAdam(o.learningRate);
+  if (loaded) {
+    fresh.backbone.dispose();
+    stage1 = loaded.model;
+    if (loaded.optimizerWeights) {
+      await optimizer.setWeights(loaded.optimizerWeights);
+      tf.dispose(loaded.optimizerWeights.map((w) => w.tensor));
+    }
+    log(`train: resumed stage 1 after epoch ${st.stage1Epochs.length}`);
+  } else {
+    stage1 = createClipClassifier(fresh.backbone, K, o.seed);
+    st.stage1Epochs = [];
+    st.stage1Seconds = 0;
+  }
+  const done1 = st.stage1Epochs.length;
+  if (done1 < o.epochs) {
+    await trainBackboneStage({
+      model: stage1,
+      optimizer,
+      sampler,
+      val: valClips,
+      numClasses: K,
+      epochs: o.epochs,
+      stepsPerEpoch: o.stepsPerEpoch,
+      batchSize: o.batchSize,
+      learningRate: o.learningRate,
+      seed: o.seed,
+      startEpoch: done1,
+      ...(o.signal ? { signal: o.signal } : {}),
+      onEpoch: async (record) => {
+        st.stage1Epochs.push(record);
+        st.stage1Seconds += record.seconds;
+        // Heads and descriptors of an older backbone are stale now.
+        st.heads = {};
+        delete st.featuresSeconds;
+        await saveCheckpoint(stage1Dir, { model: stage1, optimizer, state: { epochs: st.stage1Epochs.length } });
+        await saveState();
+      },
+    });
+  }
+  optimizer.dispose();
+  const backbone = backboneOf(stage1);
+
+  // ---- Clip descriptors with the folded backbone (what the stream serves).
+  const featDir = join(ckDir, 'features');
+  const folded = await foldBatchNorm(backbone);
+  const tFeat = performance.now();
+  const featureSet = async (videos: readonly LabelledVideo[], tag: string): Promise<FeatureVideo[]> => {
+    const out: FeatureVideo[] = [];
+    for (let i = 0; i < videos.length; i++) {
+      const v = videos[i] as LabelledVideo;
+      const file = join(featDir, `${tag}-${i}.bin`);
+      let features: Float32Array | undefined;
+      const count = clipCount(v.decoded.count, timing);
+      if (st.featuresSeconds !== undefined) {
+        try {
+          const b = await readFile(file);
+          features = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+          if (features.length !== count * bbCfg.dim) features = undefined;
+        } catch {
+          features = undefined;
+        }
+      }
+      if (!features) {
+        features = (await videoFeatures(folded, v.decoded, timing)).features;
+        await mkdir(featDir, { recursive: true });
+        await writeFile(file, new Uint8Array(features.buffer, features.byteOffset, features.byteLength));
+      }
+      out.push({ features, count, dim: bbCfg.dim, labels: clipLabels(v.instances, count, timing, 0, bg) });
+      if ((i + 1) % 10 === 0) log(`train: descriptors of ${tag} video ${i + 1}/${videos.length}`);
+    }
+    return out;
+  };
+  const trainFeatures = await featureSet(trainDecoded, 'train');
+  const valFeatures = await featureSet(valDecoded, 'val');
+  folded.dispose();
+  const featureSeconds = st.featuresSeconds ?? (performance.now() - tFeat) / 1000;
+  st.featuresSeconds = featureSeconds;
+  await saveState();
+  const featureClips = [...trainFeatures, ...valFeatures].reduce((n, v) => n + v.count, 0);
+  log(`train: ${featureClips} clip descriptors in ${formatDuration(featureSeconds)}`);
+
+  // ---- Stage 2: every head on windows of descriptors.
+  const headSettings = JSON.stringify([o.clips, o.fusionDim, o.headDropout, o.headSteps, o.headBatchSize, o.headLearningRate, o.lambda, o.attentionSupervision, o.headNoise]);
+  if (st.headSettings !== headSettings) {
+    if (Object.keys(st.heads).length > 0) log('train: stage-2 settings changed since the checkpoint: retraining the heads');
+    st.heads = {};
+    st.headSettings = headSettings;
+  }
+  const C = o.clips;
+  const trainWindows = indexWindows(trainFeatures, C, bg);
+  const valWindows = indexWindows(valFeatures, C, bg);
+  const valX = gatherWindows(valFeatures, valWindows, C);
+  const valLabels = valWindows.map((w) => w.label);
+  const valRelevance = windowRelevance(valFeatures, valWindows, C, bg);
+  log(`train: ${trainWindows.length} training windows (${trainWindows.filter((w) => w.label !== bg).length} with an action), ${valWindows.length} validation windows`);
+  const heads = new Map<HeadKind, tfl.LayersModel>();
+  const valTop1: Partial<Record<HeadKind, number>> = {};
+  const attention: Partial<Record<HeadKind, AttentionStats>> = {};
+  for (const kind of HEAD_KINDS) {
+    const dir = join(ckDir, 'heads', kind);
+    let head: tfl.LayersModel;
+    if (st.heads[kind] !== undefined) {
+      head = await loadLayersModel(dir);
+      fresh.heads.get(kind)?.dispose();
+    } else {
+      head = fresh.heads.get(kind) as tfl.LayersModel;
+      const result = await trainHead({
+        kind,
+        head,
+        videos: trainFeatures,
+        windows: trainWindows,
+        numClasses: K,
+        clips: C,
+        steps: o.headSteps,
+        batchSize: o.headBatchSize,
+        learningRate: o.headLearningRate,
+        lambda: o.lambda,
+        attentionSupervision: o.attentionSupervision,
+        backgroundWeight: 2,
+        noiseStd: o.headNoise,
+        seed: o.seed + HEAD_KINDS.indexOf(kind),
+        backgroundIndex: bg,
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+      await saveLayersModel(head, dir);
+      st.heads[kind] = result;
+      await saveState();
+    }
+    heads.set(kind, head);
+    const pred = await predictHead(head, valX, valWindows.length, C, bbCfg.dim);
+    valTop1[kind] = actionTop1(pred, valLabels, bg).top1;
+    if (hasGate(kind)) attention[kind] = attentionStats(pred, valRelevance, valLabels, 0.5, bg);
+    const a = attention[kind];
+    log(
+      `train: head ${kind}: validation top-1 ${(100 * (valTop1[kind] ?? NaN)).toFixed(1)}%` +
+        (a
+          ? `; attention on action clips ${a.meanOnAction.toFixed(3)} vs other clips ${a.meanOffAction.toFixed(3)}, ranking AUC ${a.auc.toFixed(3)}, ` +
+            `run tIoU ${a.meanRunTIoU.toFixed(3)} (att ≥ 0.5), ${a.meanRelativeRunTIoU.toFixed(3)} (att/max ≥ 0.5)`
+          : ''),
+    );
+  }
+  const headResults = HEAD_KINDS.map((k) => st.heads[k]).filter((r): r is HeadTrainingResult => r !== undefined);
+  const stage2Seconds = headResults.reduce((s, r) => s + r.seconds, 0);
+
+  // ---- Thresholds on validation, through the streaming operators.
+  const model: ClipwiseModel = {
+    manifest: { ...fresh.manifest, trained: true },
+    backbone,
+    heads,
+    dispose() {
+      stage1.dispose();
+      for (const h of heads.values()) h.dispose();
+    },
+  };
+  const tCal = performance.now();
+  const replay: ReplayVideo[] = valFeatures.map((f, i) => ({
+    id: `val-${i}`,
+    features: f.features,
+    count: f.count,
+    dim: f.dim,
+    durationSeconds: (split.val[i] as DatasetVideo).durationSeconds,
+    instances: (split.val[i] as DatasetVideo).instances,
+  }));
+  const calibration =
+    replay.length > 0
+      ? await calibrateThresholds({
+          manifest: model.manifest,
+          headKind: model.manifest.defaultHead,
+          head: heads.get(model.manifest.defaultHead) as tfl.LayersModel,
+          videos: replay,
+          ...(o.classThresholds ? { classThresholds: o.classThresholds } : {}),
+          ...(o.attentionThresholds ? { attentionThresholds: o.attentionThresholds } : {}),
+        })
+      : {
+          best: { classThreshold: 0.5, attentionThreshold: 0.5, mAP30: NaN, mAP50: NaN, mAP70: NaN, falseAlarmsPerHour: NaN, events: 0 },
+          grid: [],
+        };
+  const calSeconds = (performance.now() - tCal) / 1000;
+  log(
+    `train: thresholds on validation: class ${calibration.best.classThreshold}, attention ${calibration.best.attentionThreshold} → ` +
+      `mAP@0.5 ${calibration.best.mAP50.toFixed(3)}, false alarms ${calibration.best.falseAlarmsPerHour.toFixed(2)}/h (${formatDuration(calSeconds)})`,
+  );
+
+  const manifest: ModelManifest = {
+    ...model.manifest,
+    trained: true,
+    detection: { classThreshold: calibration.best.classThreshold, attentionThreshold: calibration.best.attentionThreshold },
+    notes:
+      `Trained by clipwise train on ${o.data} (${split.train.length} training / ${split.val.length} validation videos, seed ${o.seed}); ` +
+      `detection thresholds calibrated on the validation videos. See MODEL_CARD.md.`,
+  };
+  await saveClipwiseModel({ ...model, manifest }, o.out);
+
+  const summary: TrainSummary = {
+    out: o.out,
+    backend: runtime.backend,
+    videos: {
+      train: split.train.length,
+      val: split.val.length,
+      trainSeconds: split.train.reduce((s, v) => s + v.durationSeconds, 0),
+      valSeconds: split.val.reduce((s, v) => s + v.durationSeconds, 0),
+    },
+    clipsPerClass: sampler.counts,
+    stage1: { epochs: st.stage1Epochs, seconds: st.stage1Seconds },
+    features: { clips: featureClips, seconds: featureSeconds },
+    stage2: {
+      heads: headResults,
+      seconds: stage2Seconds,
+      trainWindows: trainWindows.length,
+      valActionWindows: valLabels.filter((l) => l !== bg).length,
+      valTop1,
+      attention,
+    },
+    calibration: { ...calibration, seconds: calSeconds },
+    decodeSeconds,
+    totalSeconds: decodeSeconds + st.stage1Seconds + featureSeconds + stage2Seconds + calSeconds,
+  };
+  await writeFile(join(o.out, 'training.json'), JSON.stringify({ options: publicOptions(o), summary }, null, 2) + '\n');
+  await writeModelCard(join(o.out, 'MODEL_CARD.md'), { manifest, options: o, summary, classes: dataset.classes });
+  model.dispose();
+  log(`train: wrote ${o.out} in ${formatDuration((performance.now() - started) / 1000)} (this run)`);
+  return summary;
+}
+
+function publicOptions(o: TrainOptions): Record<string, unknown> {
+  const { signal, log, ...rest } = o;
+  void signal;
+  void log;
+  return rest;
+}
+
+/**
+ * Stride-aligned clips of the validation videos, at most `perClass` per class (spread over the
+ * videos by taking every n-th), for the stage-1 validation score.
+ */
+function validationClips(videos: readonly LabelledVideo[], timing: ClipTiming, K: number, perClass: number, bg: number, size: number): ClipSet | undefined {
+  const byClass: { v: number; f: number }[][] = Array.from({ length: K }, () => []);
+  videos.forEach((v, vi) => {
+    const n = clipCount(v.decoded.count, timing);
+    clipLabels(v.instances, n, timing, 0, bg).forEach((k, j) => byClass[k]?.push({ v: vi, f: j * timing.stride }));
+  });
+  const picked = byClass.flatMap((list, k) => {
+    const n = Math.min(perClass, list.length);
+    return Array.from({ length: n }, (_, i) => ({ ...(list[Math.floor((i * list.length) / n)] as { v: number; f: number }), k }));
+  });
+  if (picked.length === 0) return undefined;
+  const per = timing.frames * size * size * 3;
+  const x = new Float32Array(picked.length * per);
+  picked.forEach((p, i) => x.set(clipsAt((videos[p.v] as LabelledVideo).decoded, [p.f], timing.frames), i * per));
+  return { x, labels: Int32Array.from(picked.map((p) => p.k)), n: picked.length, shape: [timing.frames, size, size, 3] };
+}
