@@ -1,0 +1,83 @@
+/**
+ * The markdown report of `clipwise eval` (`--report FILE.md`), also the section `--card`
+ * appends to a model card: the Table 2 row, detection scores, the goals, and the command.
+ *
+ * @example
+ * await writeFile('eval.md', evalReportMarkdown(result, 'clipwise eval --data … --json …'));
+ */
+import { HEAD_KINDS } from '../model/heads.ts';
+import type { EvalResult } from './evaluate.ts';
+
+const TITLES = {
+  central: 'C-Clip',
+  dense: 'D-Clips',
+  attentionOnly: 'Attention only',
+  fusionOnly: 'Fusion only',
+  gcf: 'GCF full',
+  atw: 'ATW',
+} as const;
+
+const f = (x: number | undefined, d = 3): string => (x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d));
+
+/**
+ * Render a result as markdown.
+ *
+ * @param r the evaluation result.
+ * @param command the command line that produced it (for reproduction).
+ * @returns markdown text, starting with a level-2 heading.
+ */
+export function evalReportMarkdown(r: EvalResult, command: string): string {
+  const kinds = HEAD_KINDS.filter((k) => r.windows.top1[k] !== undefined);
+  const att = Object.entries(r.windows.attention);
+  return [
+    `## Evaluation on \`${r.data.dir}\``,
+    '',
+    `${r.data.videos} untrimmed videos (${(r.data.hours * 60).toFixed(0)} min, ${r.data.instances} action instances), ` +
+      `model \`${r.model.path}\` (${r.model.name} ${r.model.version}${r.model.trained ? '' : ', UNTRAINED'}). Reproduce:`,
+    '',
+    '```sh',
+    command,
+    '```',
+    '',
+    `### Window classification (GCF-Net Table 2 columns)`,
+    '',
+    `Top-1 % over the action classes (background excluded from the argmax) on the ${r.windows.count} windows of ` +
+      `C consecutive clips that hold an action (of ${r.windows.total} windows):`,
+    '',
+    `| ${kinds.map((k) => TITLES[k]).join(' | ')} |`,
+    `|${kinds.map(() => '---:').join('|')}|`,
+    `| ${kinds.map((k) => f(r.windows.top1[k], 2)).join(' | ')} |`,
+    '',
+    ...(att.length > 0
+      ? [
+          `Attention of the gated heads on those windows (θ_att = ${r.model.attentionThreshold}):`,
+          '',
+          '| head | mean att on action clips | mean att on other clips | ranking AUC | run tIoU (att ≥ θ) | run tIoU (att / max ≥ θ) |',
+          '|---|---:|---:|---:|---:|---:|',
+          ...att.map(([k, a]) => `| ${k} | ${f(a.meanOnAction)} | ${f(a.meanOffAction)} | ${f(a.auc)} | ${f(a.meanRunTIoU)} | ${f(a.meanRelativeRunTIoU)} |`),
+          '',
+        ]
+      : []),
+    `### Temporal detection through the streaming topology`,
+    '',
+    `Head \`${r.model.head}\`, θ_class = ${r.model.classThreshold}, θ_att = ${r.model.attentionThreshold}; ` +
+      `${r.detection.events} events; clips dropped ${r.detection.droppedClips}, windows dropped ${r.detection.droppedWindows}.`,
+    '',
+    '| mAP@0.3 | mAP@0.5 | mAP@0.7 | false alarms / h | delay p50 (s) | delay p95 (s) |',
+    '|---:|---:|---:|---:|---:|---:|',
+    `| ${f(r.detection.mAP['0.3'])} | ${f(r.detection.mAP['0.5'])} | ${f(r.detection.mAP['0.7'])} | ${f(r.detection.falseAlarmsPerHour, 2)} ` +
+      `(${r.detection.falseAlarms} in ${f(r.detection.actionFreeHours, 2)} h) | ${f(r.detection.delaySeconds.p50, 1)} | ${f(r.detection.delaySeconds.p95, 1)} |`,
+    '',
+    `AP@0.5 per class: ${Object.entries(r.detection.perClassAP50)
+      .map(([k, v]) => `${k} ${f(v)}`)
+      .join(', ')}. Delay: media time from an action's end to the emission of the event matched to it ` +
+      `(tIoU ≥ ${r.detection.delaySeconds.matchTIoU}, ${r.detection.delaySeconds.count} matches). A false alarm is an event overlapping no action at all.`,
+    '',
+    '### Goals',
+    '',
+    '| goal | met | value |',
+    '|---|---|---|',
+    ...r.goals.map((g) => `| ${g.goal} | ${g.met ? 'yes' : '**no**'} | ${g.value} |`),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { evaluationSettings, replayFrames, runAnalysis } from '../../src/eval/analysisRun.ts';
+import type { HeadResult, ModelManifest } from '../../src/model/clipModel.ts';
+import type { Clip } from '../../src/types.ts';
+
+// A 3-class model shape (background, a, b) with T = S = 8 frames at 5 fps (1.6 s clips), C = 10.
+const manifest: ModelManifest = {
+  format: 'clipwise-model',
+  formatVersion: 1,
+  name: 'fake',
+  version: '0',
+  classes: ['background', 'a', 'b'],
+  backgroundIndex: 0,
+  clip: { frames: 8, size: 1, fps: 5, stride: 8 },
+  window: { clips: 10 },
+  backbone: { dim: 4 },
+  heads: { gcf: {} },
+  defaultHead: 'gcf',
+  detection: { classThreshold: 0.5, attentionThreshold: 0.5 },
+  trained: true,
+};
+const D = 4;
+const CLIPS = 24;
+// Clips 5, 6, 7 hold action 'a' (feature[0] = 1); every clip has a unique feature[1].
+const feature = (j: number): Float32Array => Float32Array.from([j >= 5 && j <= 7 ? 1 : 0, j + 1, 0, 0]);
+
+// A head that says 'a' with probability 0.9 when any clip of the window holds it, and puts its
+// attention exactly on those clips.
+async function fakeHead(windows: readonly Float32Array[]): Promise<HeadResult[]> {
+  return windows.map((w) => {
+    const weights = new Float32Array(10);
+    let any = false;
+    for (let c = 0; c < 10; c++) {
+      if (w[c * D] === 1) {
+        weights[c] = 1;
+        any = true;
+      }
+    }
+    return { probs: Float32Array.from(any ? [0.05, 0.9, 0.05] : [0.9, 0.05, 0.05]), weights };
+  });
+}
+
+test('runAnalysis replays descriptors through analyse and times each event by the window that emitted it', async () => {
+  const settings = evaluationSettings(manifest);
+  assert.equal(settings.classThreshold, 0.5, 'thresholds come from the manifest');
+  assert.equal(settings.stride, 8);
+  const seen: number[] = [];
+  const run = await runAnalysis({
+    frames$: replayFrames('cam', (CLIPS - 1) * 8 + 8, 5),
+    manifest,
+    headKind: 'gcf',
+    infer: async (clips: readonly Clip[]) => clips.map((c) => (seen.push(c.startSeq), feature(c.startSeq / 8))),
+    runHead: fakeHead,
+    settings,
+  });
+  assert.deepEqual(seen, Array.from({ length: CLIPS }, (_, j) => j * 8), 'every stride-aligned clip inferred once, in order');
+  assert.equal(run.droppedClips + run.droppedFrames + run.droppedWindows, 0);
+  // Windows from minClips (3) real clips on: one per clip.
+  assert.equal(run.windows.length, CLIPS - settings.minClips + 1);
+  assert.equal(run.windows[0]?.endMs, 3 * 1600);
+  assert.equal(run.features.size, CLIPS);
+  assert.equal(run.events.length, 1);
+  const [only] = run.events;
+  assert.ok(only);
+  assert.equal(only.event.action, 'a');
+  // Bounds: clips 5..7 → [8.0 s, 12.8 s).
+  assert.equal(only.event.startMs, 8000);
+  assert.equal(only.event.endMs, 12800);
+  // Clip 7 leaves the window after the window ending at clip 16; the tracker closes the event
+  // after holdWindows (2) windows without 'a': the window ending at clip 18, whose end is
+  // 19 · 1.6 s.
+  assert.equal(settings.holdWindows, 2);
+  assert.equal(only.emittedAtMs, 19 * 1600);
+});
+
+test('evaluationSettings lets calibration override the thresholds and never drops clips', () => {
+  const s = evaluationSettings(manifest, { classThreshold: 0.7, attentionThreshold: 0.2 });
+  assert.equal(s.classThreshold, 0.7);
+  assert.equal(s.attentionThreshold, 0.2);
+  assert.ok(s.maxQueuedClips >= 100_000);
+});

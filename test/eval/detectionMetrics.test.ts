@@ -1,0 +1,105 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  averagePrecision,
+  detectionDelays,
+  falseAlarms,
+  meanAveragePrecision,
+  percentile,
+  tIoU,
+  unionSeconds,
+  type DetectedEvent,
+  type GroundTruth,
+} from '../../src/eval/detectionMetrics.ts';
+
+const gt = (video: string, classIndex: number, start: number, end: number): GroundTruth => ({ video, classIndex, start, end });
+const det = (video: string, classIndex: number, start: number, end: number, confidence: number, emittedAt?: number): DetectedEvent => ({
+  video,
+  classIndex,
+  start,
+  end,
+  confidence,
+  ...(emittedAt !== undefined ? { emittedAt } : {}),
+});
+
+const close = (a: number, b: number, eps = 1e-9): void => assert.ok(Math.abs(a - b) < eps, `${a} ≈ ${b}`);
+
+test('tIoU of intervals', () => {
+  close(tIoU({ start: 10, end: 14 }, { start: 11, end: 15 }), 3 / 5);
+  close(tIoU({ start: 0, end: 2 }, { start: 2, end: 4 }), 0);
+  close(tIoU({ start: 0, end: 10 }, { start: 2, end: 4 }), 0.2);
+});
+
+test('perfect detections give mAP 1 at every threshold', () => {
+  const truth = [gt('a', 1, 10, 14), gt('a', 2, 30, 33), gt('b', 1, 5, 9)];
+  const events = truth.map((g, i) => det(g.video, g.classIndex, g.start, g.end, 0.9 - i * 0.1));
+  for (const t of [0.3, 0.5, 0.7]) close(meanAveragePrecision(events, truth, t).mAP, 1);
+});
+
+test('a shifted detection counts only at thresholds its tIoU reaches', () => {
+  const truth = [gt('a', 1, 10, 14)];
+  const events = [det('a', 1, 11, 15, 0.8)]; // tIoU 0.6
+  close(meanAveragePrecision(events, truth, 0.5).mAP, 1);
+  close(meanAveragePrecision(events, truth, 0.7).mAP, 0);
+  // A more shifted one is lower at 0.5 too.
+  close(meanAveragePrecision([det('a', 1, 12.5, 16.5, 0.8)], truth, 0.5).mAP, 0);
+});
+
+test('a false alarm ranked above a true detection lowers AP and is counted per hour', () => {
+  const truth = [gt('a', 1, 10, 14)];
+  const events = [det('a', 1, 50, 54, 0.95), det('a', 1, 10, 14, 0.9)];
+  // Ranked: FP then TP → precision at full recall 1/2.
+  close(meanAveragePrecision(events, truth, 0.5).mAP, 0.5);
+  const fa = falseAlarms(events, truth, new Map([['a', 3600 + 4]]));
+  assert.equal(fa.count, 1);
+  close(fa.hours, 1);
+  close(fa.perHour, 1);
+  // Ranked below the true detection it costs nothing in AP (recall is already complete).
+  close(meanAveragePrecision([det('a', 1, 50, 54, 0.5), det('a', 1, 10, 14, 0.9)], truth, 0.5).mAP, 1);
+});
+
+test('AP uses the monotone precision envelope, duplicates are false positives, wrong class or video never match', () => {
+  const truth = [gt('a', 1, 0, 4), gt('a', 1, 20, 24)];
+  const events = [det('a', 1, 0, 4, 0.9), det('a', 1, 0.2, 4, 0.8), det('a', 1, 20, 24, 0.7)];
+  // Precision after each: 1, 1/2, 2/3 → envelope 1, 2/3, 2/3; recall steps 0.5, 0.5, 1 → AP = 0.5·1 + 0.5·2/3.
+  const r = averagePrecision(events, truth, 0.5);
+  close(r.ap, 0.5 + 0.5 * (2 / 3));
+  assert.deepEqual(r.matches, [0, -1, 1]);
+  close(meanAveragePrecision([det('b', 1, 0, 4, 0.9), det('a', 2, 20, 24, 0.9)], truth, 0.3).mAP, 0);
+});
+
+test('mAP averages over the classes that have ground truth', () => {
+  const truth = [gt('a', 1, 0, 4), gt('a', 2, 10, 14)];
+  const events = [det('a', 1, 0, 4, 0.9), det('a', 3, 30, 34, 0.9)];
+  const r = meanAveragePrecision(events, truth, 0.5);
+  close(r.mAP, 0.5);
+  assert.deepEqual(
+    r.perClass.map((c) => [c.classIndex, c.ap]),
+    [
+      [1, 1],
+      [2, 0],
+    ],
+  );
+  assert.ok(Number.isNaN(meanAveragePrecision(events, [], 0.5).mAP));
+});
+
+test('false alarms ignore events overlapping any action; action-free time excludes the union of instances', () => {
+  const truth = [gt('a', 1, 10, 20), gt('a', 2, 15, 25), gt('b', 1, 0, 10)];
+  close(unionSeconds(truth.filter((g) => g.video === 'a'), 100), 15);
+  const events = [det('a', 3, 24, 30, 0.9), det('a', 1, 40, 44, 0.9), det('b', 1, 50, 60, 0.9)];
+  const fa = falseAlarms(events, truth, new Map([
+    ['a', 100],
+    ['b', 60],
+  ]));
+  assert.equal(fa.count, 2, 'the wrong-class event overlapping an action is not a false alarm');
+  close(fa.hours, (85 + 50) / 3600);
+});
+
+test('delays run from each matched action end to its event emission; percentiles interpolate', () => {
+  const truth = [gt('a', 1, 10, 14), gt('a', 1, 40, 44)];
+  const events = [det('a', 1, 10, 14, 0.9, 30), det('a', 1, 40, 45, 0.8, 52), det('a', 1, 70, 74, 0.7, 90)];
+  assert.deepEqual(detectionDelays(events, truth, 0.3).sort((a, b) => a - b), [8, 16]);
+  close(percentile([1, 2, 3, 4], 50), 2.5);
+  close(percentile([5, 1, 3], 95), 4.8);
+  assert.ok(Number.isNaN(percentile([], 50)));
+});
