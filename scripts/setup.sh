@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(ffmpeg opencv-doc kcat prometheus gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good python3-gi)
+APT_PACKAGES=(openjdk-17-jre-headless maven ffmpeg opencv-doc kcat prometheus gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good python3-gi)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

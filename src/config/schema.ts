@@ -50,6 +50,8 @@ const kafkaSource = z.strictObject({
   type: z.literal('kafka'),
   topic: z.string().min(1).optional(),
   groupId: z.string().min(1).optional(),
+  /** A group with no committed offsets starts at the oldest frame (true) or at new frames only (false, live default). */
+  fromBeginning: z.boolean().default(false),
 });
 
 export const sourceSchema = z.discriminatedUnion('type', [
@@ -123,6 +125,8 @@ export const configSchema = z
         batch: z
           .strictObject({
             maxClips: z.number().int().positive().default(8),
+            /** Most windows per head call (batched across cameras). */
+            maxWindows: z.number().int().positive().default(16),
             maxWaitMs: z.number().int().nonnegative().default(50),
           })
           .prefault({}),

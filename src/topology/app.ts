@@ -166,6 +166,7 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
           minClips: config.pipeline.window.minClips,
           hop: config.pipeline.window.hop,
           batchClips: config.pipeline.batch.maxClips,
+          batchWindows: config.pipeline.batch.maxWindows,
           batchWaitMs: config.pipeline.batch.maxWaitMs,
           maxQueuedClips: config.pipeline.queue.maxClips,
           inferConcurrency: Math.max(1, pool.workers),

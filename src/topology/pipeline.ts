@@ -31,6 +31,7 @@ export interface AnalysisSettings {
   readonly minClips: number;
   readonly hop: number;
   readonly batchClips: number;
+  readonly batchWindows?: number;
   readonly batchWaitMs: number;
   readonly maxQueuedClips: number;
   readonly inferConcurrency: number;
@@ -171,7 +172,7 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
   return pipe(
     framesToFeatures,
     rollingWindows({ clips: C, minClips: Math.min(s.minClips, C), hop: s.hop, stats: stats.windows }),
-    fuseWindows({ run: toHead, maxBatch: 16, maxWaitMs: s.batchWaitMs, stats: stats.fusion }),
+    fuseWindows({ run: toHead, maxBatch: s.batchWindows ?? 16, maxWaitMs: s.batchWaitMs, stats: stats.fusion }),
     detectActions({
       classes: manifest.classes,
       ...(manifest.backgroundIndex !== null ? { backgroundIndex: manifest.backgroundIndex } : {}),

@@ -96,6 +96,7 @@ export async function createSourceFor(cfg: SourceConfig, deps: SourceDeps): Prom
         clientId: `${k.clientId}-frames`,
         topic: cfg.topic ?? k.topics.frames,
         groupId: cfg.groupId ?? k.groupId,
+        fromBeginning: cfg.fromBeginning,
         decode: { width: size, height: size, maxBytes: k.maxFrameBytes },
         deadLetter,
         logger,
