@@ -135,8 +135,10 @@ export const configSchema = z
       .prefault({}),
     detection: z
       .strictObject({
-        classThreshold: z.number().min(0).max(1).default(0.5),
-        attentionThreshold: z.number().min(0).max(1).default(0.5),
+        /** Omitted: the model manifest's calibrated value (else 0.5). */
+        classThreshold: z.number().min(0).max(1).optional(),
+        /** Omitted: the model manifest's calibrated value (else 0.5). */
+        attentionThreshold: z.number().min(0).max(1).optional(),
         holdWindows: z.number().int().positive().default(2),
         emitOpen: z.boolean().default(false),
       })

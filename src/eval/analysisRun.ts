@@ -91,8 +91,8 @@ export function evaluationSettings(
     batchWaitMs: config.pipeline.batch.maxWaitMs,
     maxQueuedClips: 1_000_000,
     inferConcurrency: 1,
-    classThreshold: overrides.classThreshold ?? manifest.detection?.classThreshold ?? config.detection.classThreshold,
-    attentionThreshold: overrides.attentionThreshold ?? manifest.detection?.attentionThreshold ?? config.detection.attentionThreshold,
+    classThreshold: overrides.classThreshold ?? manifest.detection?.classThreshold ?? config.detection.classThreshold ?? 0.5,
+    attentionThreshold: overrides.attentionThreshold ?? manifest.detection?.attentionThreshold ?? config.detection.attentionThreshold ?? 0.5,
     holdWindows: overrides.holdWindows ?? config.detection.holdWindows,
     emitOpen: false,
   };

@@ -170,8 +170,8 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
           batchWaitMs: config.pipeline.batch.maxWaitMs,
           maxQueuedClips: config.pipeline.queue.maxClips,
           inferConcurrency: Math.max(1, pool.workers),
-          classThreshold: config.detection.classThreshold,
-          attentionThreshold: config.detection.attentionThreshold,
+          classThreshold: config.detection.classThreshold ?? manifest.detection?.classThreshold ?? 0.5,
+          attentionThreshold: config.detection.attentionThreshold ?? manifest.detection?.attentionThreshold ?? 0.5,
           holdWindows: config.detection.holdWindows,
           // With Kafka, open updates feed the watermark tracker and are filtered below.
           emitOpen: config.detection.emitOpen || tracker !== undefined,

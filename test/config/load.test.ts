@@ -27,7 +27,7 @@ test('defaults are filled in', () => {
   assert.equal(cfg.runtime.backend, 'auto');
   assert.equal(cfg.metrics.port, 9464);
   assert.deepEqual(cfg.sinks, [{ type: 'stdout' }]);
-  assert.equal(cfg.detection.classThreshold, 0.5);
+  assert.equal(cfg.detection.classThreshold, undefined, 'left to the model manifest');
 });
 
 test('a wrong type names the field', () => {
