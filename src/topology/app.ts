@@ -134,14 +134,20 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
           if (mine.length) await s.kafka?.commitLowWatermark(mine);
         }
       };
+      // One commit at a time: a slow broker must not pile up overlapping commits.
+      let committing: Promise<void> | undefined;
       const timer = setInterval(() => {
-        commit().catch((err: unknown) => log.warn(`offset commit failed (will retry): ${(err as Error).message}`));
+        if (committing) return;
+        committing = commit()
+          .catch((err: unknown) => log.warn(`offset commit failed (will retry): ${(err as Error).message}`))
+          .finally(() => (committing = undefined));
       }, 1000);
       const subs = kafkaSources.map((s) => s.kafka?.rebalances$.subscribe((r) => r.type === 'revoked' && tracker.forget(r.cameraIds)));
       // Runs before the sources close (cleanups run in reverse): the final commit after the drain.
       cleanups.push(async () => {
         clearInterval(timer);
         for (const sub of subs) sub?.unsubscribe();
+        await committing;
         await commit();
       });
     }

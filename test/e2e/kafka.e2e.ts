@@ -61,7 +61,7 @@ function analyzerConfig(group: string, actions: string): string {
     // Batches of one clip and one window: per-clip arithmetic does not depend on what else
     // is in flight, so two runs compute bit-identical results.
     'pipeline: { fps: 5, batch: { maxClips: 1, maxWindows: 1 } }',
-    'detection: { classThreshold: 0.085, attentionThreshold: 0 }',
+    'detection: { classThreshold: 0.05, attentionThreshold: 0 }',
     'sources: [ { type: kafka, fromBeginning: true } ]',
     'sinks: [ { type: kafka } ]',
     `kafka: { brokers: ${JSON.stringify(broker.brokers)}, groupId: ${group}, topics: { frames: ${FRAMES}, actions: ${actions}, deadLetter: ${DLQ} } }`,
@@ -98,7 +98,14 @@ async function waitForGroupAtEnd(group: string, timeoutMs: number, child: ChildP
       });
       if (lag.every((l) => l >= 0 && l <= 5 * 4 * CAMERAS.length)) return;
       if (child.exitCode !== null) throw new Error(`analyzer exited early: ${(child as ChildProcess & { errTail: () => string }).errTail()}`);
-      if (Date.now() > deadline) throw new Error(`group ${group} still lagging: ${lag.join(', ')}\n${(child as ChildProcess & { errTail: () => string }).errTail()}`);
+      if (Date.now() > deadline) {
+        const tail = (child as ChildProcess & { errTail: () => string }).errTail();
+        const port = /metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(tail)?.[1];
+        const metrics = port
+          ? (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).split('\n').filter((l) => /^clipwise_(frames_in|clips_inferred|windows_evaluated|queue_depth|clips_dropped|frames_dropped)/.test(l)).join('\n')
+          : '(no metrics port)';
+        throw new Error(`group ${group} still lagging: ${lag.join(', ')}\n${tail}\n${metrics}`);
+      }
       await new Promise((r) => setTimeout(r, 500));
     }
   } finally {
