@@ -15,13 +15,15 @@ validation videos, and writes a model folder with manifest.json, MODEL_CARD.md a
   --data DIR              data set directory (required)
   --out MODEL_DIR         model folder to write (required); checkpoints go to MODEL_DIR/checkpoints
   --resume                continue from MODEL_DIR/checkpoints (same --data, --seed and sizes)
-  --epochs N              stage-1 epochs (8)
+  --epochs N              stage-1 epochs (13)
   --steps-per-epoch N     stage-1 steps per epoch (100)
   --batch N               stage-1 clips per step (4)
   --lr X                  stage-1 peak learning rate (0.002)
-  --head-steps N          stage-2 steps per head (2000)
+  --width-multiplier A    backbone channel width multiplier (0.5)
+  --gsf-blocks N          last backbone blocks with a Gate-Shift-Fuse module (9 = all)
+  --head-steps N          stage-2 steps per head (4000)
   --lambda X              λ of the attention L1 term (0.001)
-  --attention-supervision X  μ: weight of the gate's clip-relevance loss (0 = the paper's loss)
+  --attention-supervision X  μ: weight of the gate's clip-relevance loss (1; 0 = the paper's loss)
   --val-fraction F        share of videos held out for validation (0.2)
   --seed S                split, sampling and initialisation seed (1)
   --quick                 tiny frames and nets, a few steps (tests, smoke runs)
@@ -50,6 +52,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
       'steps-per-epoch': { type: 'string' },
       batch: { type: 'string' },
       lr: { type: 'string' },
+      'width-multiplier': { type: 'string' },
+      'gsf-blocks': { type: 'string' },
       'head-steps': { type: 'string' },
       lambda: { type: 'string' },
       'attention-supervision': { type: 'string' },
@@ -87,6 +91,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
       stepsPerEpoch: positiveInt(values['steps-per-epoch'], 'steps-per-epoch', base.stepsPerEpoch),
       batchSize: positiveInt(values.batch, 'batch', base.batchSize),
       learningRate: nonNegative(values.lr, 'lr', base.learningRate),
+      backbone: {
+        ...base.backbone,
+        ...(values['width-multiplier'] !== undefined ? { widthMultiplier: numberFlag(values['width-multiplier'], 'width-multiplier') } : {}),
+        ...(values['gsf-blocks'] !== undefined ? { gsfBlocks: numberFlag(values['gsf-blocks'], 'gsf-blocks') } : {}),
+      },
       headSteps: positiveInt(values['head-steps'], 'head-steps', base.headSteps),
       lambda: nonNegative(values.lambda, 'lambda', base.lambda),
       attentionSupervision: nonNegative(values['attention-supervision'], 'attention-supervision', base.attentionSupervision),

@@ -104,8 +104,22 @@ export async function writeModelCard(
     '|---|---|---|---|---|---|',
     ...Object.entries(s.stage2.attention).map(
       ([k, a]) =>
-        `| ${k} | ${num(a.meanOnAction)} | ${num(a.meanOffAction)} | ${num(a.auc)} | ${num(a.meanRunTIoU)} | ${num(a.meanRelativeRunTIoU)} |`,
+        `| ${k}${o.attentionSupervision > 0 ? ` (μ = ${o.attentionSupervision})` : ''} | ${num(a.meanOnAction)} | ${num(a.meanOffAction)} | ${num(a.auc)} | ${num(a.meanRunTIoU)} | ${num(a.meanRelativeRunTIoU)} |`,
     ),
+    ...(s.stage2.unsupervisedGate
+      ? [
+          `| gcf, paper loss (μ = 0), diagnostic, not shipped | ${num(s.stage2.unsupervisedGate.attention.meanOnAction)} | ${num(s.stage2.unsupervisedGate.attention.meanOffAction)} | ${num(s.stage2.unsupervisedGate.attention.auc)} | ${num(s.stage2.unsupervisedGate.attention.meanRunTIoU)} | ${num(s.stage2.unsupervisedGate.attention.meanRelativeRunTIoU)} |`,
+          '',
+          `The diagnostic head is the shipped GCF head's twin trained with the paper's loss only (CE + λ‖att‖₁); its validation top-1 is ` +
+            `${pct(s.stage2.unsupervisedGate.valTop1)}% against ${pct(s.stage2.valTop1.gcf)}% for the shipped one. ` +
+            'Why the paper loss does not localise here: the gate sees one number per clip, g_i = mean(b_i) (eq. 2), and b_i is already a ' +
+            'softmax mix of all clips (eq. 1), so g is nearly flat across a window; and with R = B + S the gate only rescales a clip between ' +
+            '1× and 2×, so the cross-entropy gains little from selecting clips while λ‖att‖₁ pulls every gate down alike (ranking AUC ≈ 0.5 ' +
+            'means the gate orders action and background clips at random). The fix used: the training annotations say which clips of a window ' +
+            'hold its action, so the loss adds μ·BCE(att_i, clip i holds the window\'s action) — the gate becomes a calibrated per-clip ' +
+            'relevance, and θ_att = 0.5 keeps its meaning (§4.6). Architecture and inference are unchanged; the other heads do not use it.',
+        ]
+      : []),
     '',
     `Recommended detection thresholds (manifest \`detection\`), chosen on validation through the streaming operators: ` +
       `θ_class = ${s.calibration.best.classThreshold}, θ_att = ${s.calibration.best.attentionThreshold} ` +
