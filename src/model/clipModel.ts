@@ -139,7 +139,10 @@ export function createClipwiseModel(opts: NewModelOptions): ClipwiseModel {
     defaultHead: opts.defaultHead ?? (kinds.includes('gcf') ? 'gcf' : (kinds[0] ?? 'gcf')),
     trained: false,
   };
-  const backbone = createBackbone(backboneCfg);
+  return bundle(manifest, createBackbone(backboneCfg), heads);
+}
+
+function bundle(manifest: ModelManifest, backbone: tfl.LayersModel, heads: ReadonlyMap<HeadKind, tfl.LayersModel>): ClipwiseModel {
   return {
     manifest,
     backbone,
@@ -166,25 +169,13 @@ export async function saveClipwiseModel(model: ClipwiseModel, dir: string): Prom
  */
 export async function loadClipwiseModel(
   dir: string,
-  opts: { heads?: readonly HeadKind[] | 'all'; backbone?: boolean } = {},
+  opts: { heads?: readonly HeadKind[] | 'all' } = {},
 ): Promise<ClipwiseModel> {
   const manifest = await loadManifest(dir);
   const kinds = opts.heads === 'all' ? (Object.keys(manifest.heads) as HeadKind[]) : (opts.heads ?? [manifest.defaultHead]);
   const heads = new Map<HeadKind, tfl.LayersModel>();
-  for (const k of kinds) {
-    if (!manifest.heads[k]) throw new ModelLoadError(`model in ${dir} has no '${k}' head (it has: ${Object.keys(manifest.heads).join(', ')})`, dir);
-    heads.set(k, await loadLayersModel(join(dir, 'heads', k)));
-  }
-  const backbone = await loadLayersModel(join(dir, 'backbone'));
-  return {
-    manifest,
-    backbone,
-    heads,
-    dispose() {
-      backbone.dispose();
-      for (const h of heads.values()) h.dispose();
-    },
-  };
+  for (const k of kinds) heads.set(k, await loadHead(dir, manifest, k));
+  return bundle(manifest, await loadLayersModel(join(dir, 'backbone')), heads);
 }
 
 /** Turns clips into descriptors (the work of one inference worker). */
@@ -248,7 +239,7 @@ export interface WindowHead {
 export async function createWindowHead(dir: string, kind?: HeadKind): Promise<WindowHead> {
   const manifest = await loadManifest(dir);
   const k = kind ?? manifest.defaultHead;
-  const model = await loadClipwiseModelHead(dir, manifest, k);
+  const model = await loadHead(dir, manifest, k);
   const clips = manifest.window.clips;
   const dim = resolveBackboneConfig(manifestBackboneConfig(manifest)).dim;
   return {
@@ -284,7 +275,7 @@ export async function createWindowHead(dir: string, kind?: HeadKind): Promise<Wi
   };
 }
 
-async function loadClipwiseModelHead(dir: string, manifest: ModelManifest, kind: HeadKind): Promise<tfl.LayersModel> {
+async function loadHead(dir: string, manifest: ModelManifest, kind: HeadKind): Promise<tfl.LayersModel> {
   if (!manifest.heads[kind]) {
     throw new ModelLoadError(`model in ${dir} has no '${kind}' head (it has: ${Object.keys(manifest.heads).join(', ')})`, dir);
   }
