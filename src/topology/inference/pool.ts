@@ -40,7 +40,11 @@ interface Pending {
   readonly resolve: (f: Float32Array[]) => void;
   readonly reject: (e: Error) => void;
   readonly count: number;
+  /** Cameras whose clips are in the call, for the error a failure raises. */
+  readonly cameraIds: readonly string[];
 }
+
+const camerasOf = (clips: readonly Clip[]): string[] => [...new Set(clips.map((c) => c.cameraId))];
 
 interface Slot {
   readonly worker: Worker;
@@ -74,8 +78,8 @@ export async function createInferencePool(options: InferencePoolOptions): Promis
   let closed = false;
   const slots: Slot[] = [];
 
-  const failAll = (slot: Slot, err: Error): void => {
-    for (const p of slot.pending.values()) p.reject(err);
+  const failAll = (slot: Slot, message: string, options: { cause?: unknown; retriable?: boolean } = {}): void => {
+    for (const p of slot.pending.values()) p.reject(new InferenceError(message, p.cameraIds, options));
     slot.pending.clear();
     slot.busyClips = 0;
   };
@@ -98,17 +102,17 @@ export async function createInferencePool(options: InferencePoolOptions): Promis
           if (!p) return;
           slot.pending.delete(msg.id);
           slot.busyClips -= p.count;
-          p.reject(new InferenceError(`inference failed: ${msg.message}`, []));
+          p.reject(new InferenceError(`inference failed: ${msg.message}`, p.cameraIds));
         }
       };
       worker.on('message', onMessage);
       worker.on('error', (err) => {
         reject(err);
-        failAll(slot, new InferenceError(`inference worker crashed: ${err.message}`, [], { cause: err, retriable: true }));
+        failAll(slot, `inference worker crashed: ${err.message}`, { cause: err, retriable: true });
       });
       worker.on('exit', (code) => {
         reject(new InferenceError(`inference worker exited with code ${code} before it was ready`, []));
-        failAll(slot, new InferenceError(`inference worker exited (code ${code})`, [], { retriable: true }));
+        failAll(slot, `inference worker exited (code ${code})`, { retriable: true });
         const i = slots.indexOf(slot);
         if (i >= 0) slots.splice(i, 1);
         // A worker that dies while the pool is open is replaced, so one bad batch does not shrink the pool for good.
@@ -163,7 +167,7 @@ export async function createInferencePool(options: InferencePoolOptions): Promis
         transfer.push(data.buffer as ArrayBuffer);
       }
       return new Promise<Float32Array[]>((resolve, reject) => {
-        slot.pending.set(id, { resolve, reject, count: clips.length });
+        slot.pending.set(id, { resolve, reject, count: clips.length, cameraIds: camerasOf(clips) });
         slot.busyClips += clips.length;
         slot.worker.postMessage({ type: 'infer', id, ...shape, clips: buffers } satisfies ToWorker, transfer);
       });
@@ -173,7 +177,7 @@ export async function createInferencePool(options: InferencePoolOptions): Promis
       closed = true;
       await Promise.all(
         slots.map(async (s) => {
-          failAll(s, new InferenceError('inference pool closed', []));
+          failAll(s, 'inference pool closed');
           s.worker.postMessage({ type: 'close' } satisfies ToWorker);
           const exited = new Promise<void>((r) => s.worker.once('exit', () => r()));
           const timer = setTimeout(() => void s.worker.terminate(), 2000);
@@ -205,7 +209,7 @@ async function createInlinePool(options: InferencePoolOptions): Promise<Inferenc
         const f = await embedder.embed(clips.map((c) => c.data), shape);
         return split(f, clips.length, embedder.dim);
       } catch (err) {
-        throw new InferenceError(`inference failed: ${(err as Error).message}`, [], { cause: err });
+        throw new InferenceError(`inference failed: ${(err as Error).message}`, camerasOf(clips), { cause: err });
       } finally {
         busy -= clips.length;
       }
