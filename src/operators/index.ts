@@ -1,8 +1,10 @@
 /**
  * The streaming operators of the topology, in data-path order:
- * frames → slidingClips → batchClips → inferBatches → rollingWindows → fuseWindows →
+ * frames → adaptFrameRate → slidingClips → batchClips → inferBatches → rollingWindows → fuseWindows →
  * detectActions → trackEvents → sinks (writeJsonLines). Operators never import from topology.
  */
+export { adaptFrameRate, type AdaptFrameRateOptions } from './adaptFrameRate.ts';
+export { createRateGovernor, type RateGovernor, type RateGovernorOptions } from './rateGovernor.ts';
 export { slidingClips, type SlidingClipsOptions, type FrameDropReason } from './slidingClips.ts';
 export { batchClips, type BatchClipsOptions } from './batchClips.ts';
 export { runBatched, type RunBatchedOptions, type BatchDropReason, type BatchErrorPolicy } from './runBatched.ts';

@@ -6,10 +6,12 @@
  * @example
  * const events$ = frames$.pipe(analyse({ model, infer, head, settings, metrics }));
  */
-import { type Observable, type OperatorFunction, filter, pipe, tap } from 'rxjs';
+import { type MonoTypeOperatorFunction, type Observable, type OperatorFunction, filter, identity, pipe, tap } from 'rxjs';
 import type { HeadKind } from '../model/heads.ts';
 import { HEAD_CLIP_WEIGHTS } from '../model/heads.ts';
 import type { ModelManifest, HeadResult } from '../model/clipModel.ts';
+import { adaptFrameRate } from '../operators/adaptFrameRate.ts';
+import { createRateGovernor, type RateGovernor } from '../operators/rateGovernor.ts';
 import {
   batchClips,
   createOperatorStats,
@@ -23,7 +25,7 @@ import {
   type OperatorStats,
 } from '../operators/index.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import type { ActionEvent, Clip, ClipFeature, Frame, Window, WindowDetections } from '../types.ts';
+import type { ActionEvent, Clip, ClipFeature, Frame, Window, WindowDetections, WindowResult } from '../types.ts';
 
 /** Tunables of the analysis path (from the config's `pipeline` and `detection` sections). */
 export interface AnalysisSettings {
@@ -41,6 +43,39 @@ export interface AnalysisSettings {
   readonly emitOpen: boolean;
   /** Clip alignment (see slidingClips); Kafka sources use 'sequence' so replays rebuild the same clips. */
   readonly align?: 'segment' | 'sequence';
+  /** Nominal analysis frame rate of the sources (fps), for the effective-rate metric. */
+  readonly fps?: number;
+  /**
+   * Graceful degradation: when inference falls behind, lower the lagging cameras' analysis rate
+   * (adaptFrameRate + rateGovernor) before any clip is dropped. Default on, except with
+   * `align: 'sequence'` (Kafka replays must rebuild identical clips, whatever the load was).
+   * `false`: drop only.
+   */
+  readonly degrade?: false | DegradeSettings;
+}
+
+/** Tunables of the adaptive analysis rate (see {@link createRateGovernor}). */
+export interface DegradeSettings {
+  /** Largest decimation factor (fps / maxFactor is the lowest rate). Default 4. */
+  readonly maxFactor?: number;
+  readonly highWater?: number;
+  readonly cooldownMs?: number;
+  readonly recoverMs?: number;
+}
+
+/**
+ * Timing taps for benchmarks (src/bench); production passes none and pays nothing.
+ * Stage times are exclusive: a wrapped stage's time excludes the downstream work it triggers.
+ */
+export interface PipelineProfile {
+  /** Wrap a stage so the time spent inside it is accounted under `name`. */
+  stage<A, B>(name: string, op: OperatorFunction<A, B>): OperatorFunction<A, B>;
+  /** One head call: wall time (ms) for `windows` windows. */
+  head(ms: number, windows: number): void;
+  /** From the arrival of the last frame of a window's newest clip to its head result (ms). */
+  windowLatency(ms: number): void;
+  /** From the arrival of the last frame of an event's end clip to the event leaving analysis (ms). */
+  eventLatency(ms: number): void;
 }
 
 /** Taps for state that lives beside the data path (Kafka low watermarks). */
@@ -63,6 +98,9 @@ export interface AnalysisDeps {
   readonly stats?: PipelineStats;
   readonly now?: () => number;
   readonly hooks?: AnalysisHooks;
+  readonly profile?: PipelineProfile;
+  /** Receives the governor when degradation is on (tests and the bench read its factors). */
+  readonly onGovernor?: (governor: RateGovernor) => void;
 }
 
 /** Buffer levels of every stage (each bounded; see the operators). */
@@ -121,10 +159,47 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
   const T = manifest.clip.frames;
   const C = manifest.window.clips;
   const arrivals = new Map<string, Float64Array>();
+  const prof = deps.profile;
+  const staged = <A, B>(name: string, op: OperatorFunction<A, B>): OperatorFunction<A, B> => (prof ? prof.stage(name, op) : op);
+  const arrivedAt = (cameraId: string, seq: number): number | undefined => arrivals.get(cameraId)?.[seq % ARRIVALS];
+
+  // Degrade before dropping: the governor watches the inference queue and lowers the analysis
+  // rate of the cameras that send the most clips; adaptFrameRate applies it at clip boundaries.
+  const degrade = s.degrade === undefined ? (s.align === 'sequence' ? false : {}) : s.degrade;
+  const maxFactor = degrade === false ? 1 : (degrade.maxFactor ?? 4);
+  const governor =
+    degrade === false
+      ? undefined
+      : createRateGovernor({
+          maxQueued: s.maxQueuedClips,
+          queued: () => stats.inference.buffered,
+          maxFactor,
+          ...(degrade.highWater !== undefined ? { highWater: degrade.highWater } : {}),
+          ...(degrade.cooldownMs !== undefined ? { cooldownMs: degrade.cooldownMs } : {}),
+          ...(degrade.recoverMs !== undefined ? { recoverMs: degrade.recoverMs } : {}),
+          now,
+        });
+  if (governor) deps.onGovernor?.(governor);
+  const lowerRate: MonoTypeOperatorFunction<Frame> = governor
+    ? staged(
+        'rate',
+        adaptFrameRate({
+          frames: T,
+          stride: s.stride,
+          factor: governor.factor,
+          maxFactor,
+          onFactor: (camera, k) => {
+            if (s.fps !== undefined) m?.effectiveFps.set({ camera }, s.fps / k);
+          },
+        }),
+      )
+    : identity;
 
   const toHead = async (windows: readonly Window[]): Promise<HeadOutput[]> => {
     const stop = m?.headSeconds.startTimer({ backend: deps.backend, head: deps.headKind });
+    const t0 = prof ? performance.now() : 0;
     const results = await deps.runHead(windows.map((w) => w.features));
+    prof?.head(performance.now() - t0, windows.length);
     stop?.();
     for (const w of windows) m?.windowsEvaluated.inc({ camera: w.cameraId });
     return results.map((r) => {
@@ -146,17 +221,25 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
     tap((f: Frame) => {
       deps.hooks?.frame?.(f);
       m?.framesIn.inc({ camera: f.cameraId });
+    }),
+    lowerRate,
+    // Keyed by the analysed seq (renumbered when the rate is lowered), as clips are.
+    tap((f: Frame) => {
       let ring = arrivals.get(f.cameraId);
       if (!ring) arrivals.set(f.cameraId, (ring = new Float64Array(ARRIVALS)));
       ring[f.seq % ARRIVALS] = now();
     }),
-    slidingClips({
-      frames: T,
-      stride: s.stride,
-      ...(s.align ? { align: s.align } : {}),
-      stats: stats.clips,
-      onDrop: (camera, reason) => m?.framesDropped.inc({ camera, reason }),
-    }),
+    staged(
+      'clips',
+      slidingClips({
+        frames: T,
+        stride: s.stride,
+        ...(s.align ? { align: s.align } : {}),
+        stats: stats.clips,
+        onDrop: (camera, reason) => m?.framesDropped.inc({ camera, reason }),
+      }),
+    ),
+    tap((c: Clip) => governor?.clipCut(c.cameraId)),
     batchClips<Clip>({ maxBatch: s.batchClips, maxWaitMs: s.batchWaitMs, stats: stats.batches }),
     inferBatches({
       infer,
@@ -164,37 +247,56 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
       maxQueuedClips: s.maxQueuedClips,
       maxBatch: s.batchClips,
       stats: stats.inference,
-      onDrop: (camera, reason) => m?.clipsDropped.inc({ camera, reason }),
+      onDrop: (camera, reason) => {
+        m?.clipsDropped.inc({ camera, reason });
+        if (reason === 'backpressure') governor?.clipDropped(camera);
+      },
     }),
-    tap(() => m?.queueDepth.set({ queue: 'inference' }, stats.inference.buffered)),
+    tap((f: ClipFeature) => {
+      governor?.clipDone(f.cameraId);
+      m?.queueDepth.set({ queue: 'inference' }, stats.inference.buffered);
+    }),
   );
 
   return pipe(
     framesToFeatures,
-    rollingWindows({ clips: C, minClips: Math.min(s.minClips, C), hop: s.hop, stats: stats.windows }),
+    staged('windows', rollingWindows({ clips: C, minClips: Math.min(s.minClips, C), hop: s.hop, stats: stats.windows })),
     fuseWindows({ run: toHead, maxBatch: s.batchWindows ?? 16, maxWaitMs: s.batchWaitMs, stats: stats.fusion }),
-    detectActions({
-      classes: manifest.classes,
-      ...(manifest.backgroundIndex !== null ? { backgroundIndex: manifest.backgroundIndex } : {}),
-      classThreshold: s.classThreshold,
-      attentionThreshold: s.attentionThreshold,
-    }),
     // Here, not after rollingWindows: the tracker below opens events from this window in the
     // same tick, so watermark bookkeeping never sees a window without its events.
-    tap((d: WindowDetections) => deps.hooks?.window?.(d.window)),
-    trackEvents({
-      model: { name: manifest.name, version: manifest.version, head: deps.headKind },
-      holdWindows: s.holdWindows,
-      emitOpen: s.emitOpen,
-      stats: stats.events,
+    tap((d: WindowResult) => {
+      if (!prof) return;
+      let newest = d.window.clips[0];
+      for (const c of d.window.clips) if (newest === undefined || c.endSeq > newest.endSeq) newest = c;
+      const at = newest && arrivedAt(d.window.cameraId, newest.endSeq);
+      if (at) prof.windowLatency(now() - at);
     }),
+    staged(
+      'tracker',
+      pipe(
+        detectActions({
+          classes: manifest.classes,
+          ...(manifest.backgroundIndex !== null ? { backgroundIndex: manifest.backgroundIndex } : {}),
+          classThreshold: s.classThreshold,
+          attentionThreshold: s.attentionThreshold,
+        }),
+        tap((d: WindowDetections) => deps.hooks?.window?.(d.window)),
+        trackEvents({
+          model: { name: manifest.name, version: manifest.version, head: deps.headKind },
+          holdWindows: s.holdWindows,
+          emitOpen: s.emitOpen,
+          stats: stats.events,
+        }),
+      ),
+    ),
     filter((e: ActionEvent) => deps.hooks?.event?.(e) ?? true),
     tap((e: ActionEvent) => {
       m?.eventsEmitted.inc({ action: e.action, status: e.status });
-      const ring = arrivals.get(e.cameraId);
-      const lastSeq = e.endClip + T - 1;
-      const at = ring?.[lastSeq % ARRIVALS];
-      if (at) m?.latencySeconds.observe(Math.max(0, now() - at) / 1000);
+      const at = arrivedAt(e.cameraId, e.endClip + T - 1);
+      if (at) {
+        m?.latencySeconds.observe(Math.max(0, now() - at) / 1000);
+        prof?.eventLatency(Math.max(0, now() - at));
+      }
     }),
   );
 }

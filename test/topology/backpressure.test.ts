@@ -62,6 +62,8 @@ test('when inference is slower than input, clips are dropped and counted, queues
           attentionThreshold: 0.5,
           holdWindows: 1,
           emitOpen: false,
+          // Drop-only: this test counts every clip of full-rate cameras (degradation: pipelineDegrade.test.ts).
+          degrade: false,
         },
       }),
       toArray(),

@@ -1,0 +1,216 @@
+import { checkInteger, checkNumber } from './checkOptions.ts';
+
+/** Options of {@link createRateGovernor}. */
+export interface RateGovernorOptions {
+  /** The inference queue bound (`inferBatches.maxQueuedClips`): clips are dropped beyond it. */
+  readonly maxQueued: number;
+  /** Clips waiting for a free inference call now (the inference stage's `stats.buffered`). */
+  readonly queued: () => number;
+  /** Largest decimation factor. Default 8. */
+  readonly maxFactor?: number;
+  /** A queue this long counts as falling behind. Default max(1, ⌊maxQueued / 4⌋): well before drops start. */
+  readonly highWater?: number;
+  /** Target load as a fraction of the measured capacity when rates are lowered. Default 0.8. */
+  readonly headroom?: number;
+  /** After lowering rates, wait this long before lowering again (the change needs a clip to show). Default 2000 ms. */
+  readonly cooldownMs?: number;
+  /** The queue must stay empty this long before one camera's rate is raised a step. Default 10 000 ms. */
+  readonly recoverMs?: number;
+  /** Clock (ms). Default `performance.now`. */
+  readonly now?: () => number;
+  /** Called for every factor the governor sets. */
+  readonly onChange?: (cameraId: string, factor: number, why: 'overload' | 'recover') => void;
+}
+
+/** The load policy {@link adaptFrameRate} asks; fed by the pipeline with clip events. */
+export interface RateGovernor {
+  /** Decimation factor wanted for a camera now (1 = full rate). */
+  readonly factor: (cameraId: string) => number;
+  /** A clip of the camera was cut and goes to inference. */
+  clipCut(cameraId: string): void;
+  /** A clip's feature came out of inference. */
+  clipDone(cameraId: string): void;
+  /** A clip was dropped because the inference queue overflowed. */
+  clipDropped(cameraId: string): void;
+  /** Wanted factor per camera. */
+  factors(): ReadonlyMap<string, number>;
+  /** Clips per second inference sustained while saturated (undefined until measured). */
+  capacity(): number | undefined;
+}
+
+interface CameraLoad {
+  factor: number;
+  /** Clips per second this camera would send at factor 1, undefined before two clips. */
+  baseRate: number | undefined;
+  /** EWMA of the time between its clips, scaled to factor 1 (ms): averaging intervals, not rates, keeps a burst from spiking it. */
+  interval: number | undefined;
+  lastCutAt: number | undefined;
+}
+
+// Forget old capacity measurements: halve the counters when this much busy time has accrued.
+const CAPACITY_WINDOW_MS = 10_000;
+const MIN_CAPACITY_SAMPLE_MS = 300;
+const RATE_EWMA = 0.3;
+
+/**
+ * Decides each camera's analysis-rate factor from the inference backlog: lower the busiest
+ * cameras' rates first when inference falls behind, give rate back slowly when it keeps up.
+ *
+ * Why: dropping clips leaves holes in what was watched; lowering a camera's frame rate by an
+ * integer factor (see {@link adaptFrameRate}) keeps watching everything, more coarsely. Drops
+ * ({@link inferBatches}) remain for what this cannot absorb (every camera at `maxFactor`, or a
+ * burst faster than a clip).
+ *
+ * Policy: the backlog is the inference queue (`queued()`). While it is at least `highWater` long,
+ * or a clip was dropped, the governor lowers rates, at most once per `cooldownMs`: it measures
+ * inference capacity μ (clips/s completed while the queue was non-empty) and each camera's clip
+ * rate at full speed, then raises factors one step at a time on the camera that sends the most
+ * clips now (max-min fair: equal cameras end at equal factors) until the total fits
+ * `headroom · μ`; before μ is known (300 ms of saturated work) it takes one step on every camera
+ * at the lowest factor. After the queue has been
+ * empty for `recoverMs`, it lowers the largest factor by one, if the predicted load still fits
+ * `headroom · μ`. Everything runs inside the calls (no timers); state is a few numbers per camera.
+ *
+ * @example
+ * const governor = createRateGovernor({ maxQueued: 64, queued: () => stats.inference.buffered });
+ * frames$.pipe(adaptFrameRate({ frames: 8, stride: 8, factor: governor.factor }), slidingClips(…), tap((c) => governor.clipCut(c.cameraId)), …)
+ * @param options - queue bound and probe, limits, timing, clock
+ * @returns the governor
+ */
+export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
+  const maxQueued = checkInteger('rateGovernor.maxQueued', options.maxQueued, 1);
+  const maxFactor = checkInteger('rateGovernor.maxFactor', options.maxFactor ?? 8, 1);
+  const highWater = checkInteger('rateGovernor.highWater', options.highWater ?? Math.max(1, Math.floor(maxQueued / 4)), 1);
+  const headroom = checkNumber('rateGovernor.headroom', options.headroom ?? 0.8, 0.05, 1);
+  const cooldownMs = checkNumber('rateGovernor.cooldownMs', options.cooldownMs ?? 2000, 0);
+  const recoverMs = checkNumber('rateGovernor.recoverMs', options.recoverMs ?? 10_000, 0);
+  const now = options.now ?? (() => performance.now());
+  const { queued, onChange } = options;
+
+  const cameras = new Map<string, CameraLoad>();
+  let busyMs = 0;
+  let busyDone = 0;
+  let lastDoneAt: number | undefined;
+  let lastLowerAt = Number.NEGATIVE_INFINITY;
+  let lastChangeAt = Number.NEGATIVE_INFINITY;
+  let quietSince: number | undefined;
+  let droppedSinceLower = false;
+
+  const camera = (cameraId: string): CameraLoad => {
+    let c = cameras.get(cameraId);
+    if (c === undefined) cameras.set(cameraId, (c = { factor: 1, baseRate: undefined, interval: undefined, lastCutAt: undefined }));
+    return c;
+  };
+  const capacity = (): number | undefined =>
+    busyMs >= MIN_CAPACITY_SAMPLE_MS && busyDone >= 4 ? (busyDone / busyMs) * 1000 : undefined;
+  // Unknown rates count as the largest known one: a camera that just appeared is not free.
+  const demandOf = (c: CameraLoad, factor = c.factor): number => {
+    let fallback = 0;
+    for (const o of cameras.values()) fallback = Math.max(fallback, o.baseRate ?? 0);
+    return (c.baseRate ?? fallback) / factor;
+  };
+  const totalDemand = (): number => {
+    let sum = 0;
+    for (const c of cameras.values()) sum += demandOf(c);
+    return sum;
+  };
+
+  const set = (cameraId: string, c: CameraLoad, factor: number, why: 'overload' | 'recover', t: number): void => {
+    c.factor = factor;
+    lastChangeAt = t;
+    onChange?.(cameraId, factor, why);
+  };
+
+  /** The camera sending the most clips now among those that can still go lower (ties: name order). */
+  const busiest = (): [string, CameraLoad] | undefined => {
+    let best: [string, CameraLoad] | undefined;
+    for (const entry of [...cameras.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
+      if (entry[1].factor >= maxFactor) continue;
+      if (best === undefined || demandOf(entry[1]) > demandOf(best[1])) best = entry;
+    }
+    return best;
+  };
+
+  const lower = (t: number): void => {
+    const mu = capacity();
+    if (mu === undefined) {
+      // No capacity measured yet (the backlog built up fast): one step for every camera at the
+      // lowest factor, so the first response is big enough; recovery gives back what was too much.
+      let least = maxFactor;
+      for (const c of cameras.values()) least = Math.min(least, c.factor);
+      if (least < maxFactor) for (const [id, c] of cameras) if (c.factor === least) set(id, c, least + 1, 'overload', t);
+      lastLowerAt = t;
+      droppedSinceLower = false;
+      return;
+    }
+    let steps = 0;
+    for (;;) {
+      const target = busiest();
+      if (target === undefined) break;
+      // Always at least one step: the queue says we are behind, whatever the estimates say.
+      if (steps > 0 && totalDemand() <= headroom * mu) break;
+      set(target[0], target[1], target[1].factor + 1, 'overload', t);
+      steps++;
+    }
+    lastLowerAt = t;
+    droppedSinceLower = false;
+  };
+
+  const recover = (t: number): void => {
+    let best: [string, CameraLoad] | undefined;
+    for (const entry of cameras.entries()) {
+      if (entry[1].factor > 1 && (best === undefined || entry[1].factor > best[1].factor)) best = entry;
+    }
+    if (best === undefined) return;
+    const mu = capacity();
+    const [id, c] = best;
+    if (mu !== undefined && totalDemand() - demandOf(c) + demandOf(c, c.factor - 1) > headroom * mu) return;
+    set(id, c, c.factor - 1, 'recover', t);
+    quietSince = t;
+  };
+
+  const evaluate = (): void => {
+    const t = now();
+    const q = queued();
+    quietSince = q > 0 ? undefined : (quietSince ?? t);
+    if ((q >= highWater || droppedSinceLower) && t - lastLowerAt >= cooldownMs) lower(t);
+    else if (quietSince !== undefined && t - quietSince >= recoverMs && t - lastChangeAt >= recoverMs) recover(t);
+  };
+
+  return {
+    factor: (cameraId) => cameras.get(cameraId)?.factor ?? 1,
+    clipCut(cameraId) {
+      const t = now();
+      const c = camera(cameraId);
+      if (c.lastCutAt !== undefined) {
+        const sample = (t - c.lastCutAt) / c.factor;
+        c.interval = c.interval === undefined ? sample : c.interval + RATE_EWMA * (sample - c.interval);
+        c.baseRate = 1000 / Math.max(c.interval, 1e-3);
+      }
+      c.lastCutAt = t;
+      evaluate();
+    },
+    clipDone(cameraId) {
+      camera(cameraId);
+      const t = now();
+      // Work finished while clips still waited: inference was saturated over that stretch.
+      if (lastDoneAt !== undefined && queued() > 0) {
+        busyMs += t - lastDoneAt;
+        busyDone += 1;
+        if (busyMs > CAPACITY_WINDOW_MS) {
+          busyMs /= 2;
+          busyDone /= 2;
+        }
+      }
+      lastDoneAt = t;
+      evaluate();
+    },
+    clipDropped(cameraId) {
+      camera(cameraId);
+      droppedSinceLower = true;
+      evaluate();
+    },
+    factors: () => new Map([...cameras].map(([id, c]) => [id, c.factor])),
+    capacity,
+  };
+}
