@@ -178,12 +178,20 @@ export async function loadClipwiseModel(
   return bundle(manifest, await loadLayersModel(join(dir, 'backbone')), heads);
 }
 
+/** Wall time of {@link ClipEmbedder.embed}'s steps, accumulated (ms): benchmarks split the backbone's time with it. */
+export interface EmbedTiming {
+  /** RGB24 bytes → the float32 input tensor. */
+  preprocessMs: number;
+  /** The backbone forward pass and reading its descriptors back. */
+  backboneMs: number;
+}
+
 /** Turns clips into descriptors (the work of one inference worker). */
 export interface ClipEmbedder {
   readonly dim: number;
   readonly manifest: ModelManifest;
-  /** Descriptors of N clips, concatenated: length N·dim. */
-  embed(clips: readonly Uint8Array[], shape: { frames: number; height: number; width: number }): Promise<Float32Array>;
+  /** Descriptors of N clips, concatenated: length N·dim. `timing`, when given, accumulates where the time went. */
+  embed(clips: readonly Uint8Array[], shape: { frames: number; height: number; width: number }, timing?: EmbedTiming): Promise<Float32Array>;
   dispose(): void;
 }
 
@@ -199,14 +207,20 @@ export async function createEmbedder(dir: string): Promise<ClipEmbedder> {
   return {
     dim,
     manifest,
-    async embed(clips, shape) {
+    async embed(clips, shape, timing) {
+      const t0 = timing ? performance.now() : 0;
       const x = preprocessClips(clips, shape.frames, shape.height, shape.width);
+      const t1 = timing ? performance.now() : 0;
       try {
         const y = embedClips(backbone, x);
         try {
           return (await y.data()) as Float32Array;
         } finally {
           y.dispose();
+          if (timing) {
+            timing.preprocessMs += t1 - t0;
+            timing.backboneMs += performance.now() - t1;
+          }
         }
       } finally {
         x.dispose();

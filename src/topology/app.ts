@@ -22,7 +22,7 @@ import { createWindowHead, loadManifest, type WindowHead } from '../model/clipMo
 import { initRuntime } from '../model/runtime.ts';
 import type { ActionEvent, Frame, Window } from '../types.ts';
 import { createInferencePool, type InferencePool } from './inference/pool.ts';
-import { analyse, createPipelineStats, type PipelineStats } from './pipeline.ts';
+import { analyse, createPipelineStats, type PipelineProfile, type PipelineStats } from './pipeline.ts';
 import { createSourceFor, type SourceHandle } from './sources/fromConfig.ts';
 import { createSinkFor, type EventSink } from './sinks.ts';
 import { createWatermarkTracker } from './watermark.ts';
@@ -33,6 +33,8 @@ export interface AppOptions {
   readonly stdout?: NodeJS.WritableStream;
   /** Override config.metrics.port (tests use 0 for a free port). */
   readonly metricsPort?: number;
+  /** Stage timing taps (`clipwise bench`); see PipelineProfile. */
+  readonly profile?: PipelineProfile;
 }
 
 export interface App {
@@ -40,6 +42,8 @@ export interface App {
   readonly http: HttpServer | undefined;
   readonly stats: PipelineStats;
   readonly backend: string;
+  /** The inference pool's worker count and time totals (benchmarks). */
+  readonly inference: Pick<InferencePool, 'workers' | 'profile'>;
   /** Resolves when the pipeline has drained and everything is closed; rejects on a fatal error. */
   readonly done: Promise<{ events: number }>;
   /** Ask for a graceful stop (idempotent). */
@@ -167,7 +171,9 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
         backend: runtime.backend,
         metrics,
         stats,
+        ...(opts.profile ? { profile: opts.profile } : {}),
         settings: {
+          fps: config.pipeline.fps,
           stride: clipStride,
           minClips: config.pipeline.window.minClips,
           hop: config.pipeline.window.hop,
@@ -198,7 +204,8 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
           : {}),
       }),
       // Each sink is an operator that passes the event on once it has taken it (backpressure).
-      (events$: Observable<ActionEvent>) => sinks.reduce((acc, sink) => acc.pipe(sink.operator), events$),
+      (events$: Observable<ActionEvent>) =>
+        sinks.reduce((acc, sink) => acc.pipe(opts.profile ? opts.profile.stage('sinks', sink.operator) : sink.operator), events$),
       tap(() => {
         events += 1;
       }),
@@ -228,6 +235,7 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
       http,
       stats,
       backend: runtime.backend,
+      inference: { workers: pool.workers, profile: () => pool.profile() },
       done,
       stop() {
         if (stopping) return;

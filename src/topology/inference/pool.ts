@@ -15,7 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { InferenceError } from '../../errors.ts';
 import type { BackendName, BackendRequest } from '../../model/runtime.ts';
 import type { Clip } from '../../types.ts';
-import type { FromWorker, ToWorker } from './protocol.ts';
+import type { FromWorker, ToWorker, WorkerTiming } from './protocol.ts';
 
 export interface InferencePoolOptions {
   readonly modelDir: string;
@@ -33,7 +33,45 @@ export interface InferencePool {
   infer(clips: readonly Clip[]): Promise<Float32Array[]>;
   /** Clips currently being processed, for the queue-depth metric. */
   inFlight(): number;
+  /** Where inference time went since the pool started (benchmarks). */
+  profile(): InferenceProfile;
   close(): Promise<void>;
+}
+
+/** Totals over every finished call of a pool. */
+export interface InferenceProfile {
+  readonly calls: number;
+  readonly clips: number;
+  /** Wall ms in workers: RGB24 → input tensor. */
+  readonly preprocessMs: number;
+  /** Wall ms in workers: forward pass and reading descriptors back. */
+  readonly backboneMs: number;
+  /** CPU ms of the worker threads in calls (0 where unmeasurable). */
+  readonly workerCpuMs: number;
+  /** Live tensors per worker after its latest call, summed. */
+  readonly tensors: number;
+}
+
+/** Accumulates {@link WorkerTiming}s into an {@link InferenceProfile}. */
+function createProfileTotals(): { add(slot: object, clips: number, t: WorkerTiming | undefined): void; read(): InferenceProfile } {
+  let calls = 0;
+  let clips = 0;
+  let preprocessMs = 0;
+  let backboneMs = 0;
+  let workerCpuMs = 0;
+  const tensors = new Map<object, number>();
+  return {
+    add(slot, n, t) {
+      calls += 1;
+      clips += n;
+      if (!t) return;
+      preprocessMs += t.preprocessMs;
+      backboneMs += t.backboneMs;
+      workerCpuMs += t.cpuMs ?? 0;
+      tensors.set(slot, t.tensors);
+    },
+    read: () => ({ calls, clips, preprocessMs, backboneMs, workerCpuMs, tensors: [...tensors.values()].reduce((a, b) => a + b, 0) }),
+  };
 }
 
 interface Pending {
@@ -77,6 +115,7 @@ export async function createInferencePool(options: InferencePoolOptions): Promis
   let nextId = 1;
   let closed = false;
   const slots: Slot[] = [];
+  const totals = createProfileTotals();
 
   const failAll = (slot: Slot, message: string, options: { cause?: unknown; retriable?: boolean } = {}): void => {
     for (const p of slot.pending.values()) p.reject(new InferenceError(message, p.cameraIds, options));
@@ -96,6 +135,7 @@ export async function createInferencePool(options: InferencePoolOptions): Promis
           if (!p) return;
           slot.pending.delete(msg.id);
           slot.busyClips -= p.count;
+          totals.add(slot, p.count, msg.timing);
           p.resolve(split(msg.features, p.count, msg.dim));
         } else if (msg.type === 'error' && msg.id !== undefined) {
           const p = slot.pending.get(msg.id);
@@ -145,6 +185,7 @@ export async function createInferencePool(options: InferencePoolOptions): Promis
     dim: first.dim,
     workers: count,
     inFlight: () => slots.reduce((n, s) => n + s.busyClips, 0),
+    profile: () => totals.read(),
     infer(clips) {
       if (closed) return Promise.reject(new InferenceError('inference pool is closed', []));
       let shape: ReturnType<typeof shapeOf>;
@@ -194,19 +235,25 @@ async function createInlinePool(options: InferencePoolOptions): Promise<Inferenc
   const { createEmbedder } = await import('../../model/clipModel.ts');
   const rt = await initRuntime({ backend: options.backend, ...(options.logger ? { logger: options.logger } : {}) });
   const embedder = await createEmbedder(options.modelDir);
+  const { memory } = await import('@tensorflow/tfjs-core');
   let busy = 0;
   let closed = false;
+  const totals = createProfileTotals();
   return {
     backend: rt.backend,
     dim: embedder.dim,
     workers: 0,
     inFlight: () => busy,
+    profile: () => totals.read(),
     async infer(clips) {
       if (closed) throw new InferenceError('inference pool is closed', []);
       const shape = shapeOf(clips);
       busy += clips.length;
       try {
-        const f = await embedder.embed(clips.map((c) => c.data), shape);
+        const timing = { preprocessMs: 0, backboneMs: 0 };
+        const f = await embedder.embed(clips.map((c) => c.data), shape, timing);
+        // Inline, the CPU is the caller's thread: not separable from the rest, so not reported.
+        totals.add(embedder, clips.length, { ...timing, cpuMs: undefined, tensors: memory().numTensors });
         return split(f, clips.length, embedder.dim);
       } catch (err) {
         throw new InferenceError(`inference failed: ${(err as Error).message}`, camerasOf(clips), { cause: err });

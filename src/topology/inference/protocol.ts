@@ -17,9 +17,21 @@ export interface WorkerInfer {
   readonly clips: readonly Uint8Array[];
 }
 
+/** Where one call's time went inside the worker (benchmarks read these through the pool). */
+export interface WorkerTiming {
+  /** Wall ms: RGB24 → input tensor. */
+  readonly preprocessMs: number;
+  /** Wall ms: forward pass and reading the descriptors back. */
+  readonly backboneMs: number;
+  /** CPU ms the worker thread used for the call (undefined where /proc/thread-self is missing). */
+  readonly cpuMs: number | undefined;
+  /** Live tensors in the worker after the call (flat = no leak). */
+  readonly tensors: number;
+}
+
 export type ToWorker = WorkerInit | WorkerInfer | { readonly type: 'close' };
 
 export type FromWorker =
   | { readonly type: 'ready'; readonly backend: BackendName; readonly dim: number }
-  | { readonly type: 'result'; readonly id: number; readonly features: Float32Array; readonly dim: number; readonly ms: number }
+  | { readonly type: 'result'; readonly id: number; readonly features: Float32Array; readonly dim: number; readonly ms: number; readonly timing?: WorkerTiming }
   | { readonly type: 'error'; readonly id?: number; readonly message: string; readonly name: string };

@@ -2,7 +2,9 @@
  * Inference worker body: one tensor backend per worker thread (wasm has no threads in Node,
  * so parallelism is one worker per core). Receives clips, answers clip descriptors.
  */
+import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
 import { createEmbedder, type ClipEmbedder } from '../../model/clipModel.ts';
 import { initRuntime } from '../../model/runtime.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
@@ -11,6 +13,15 @@ const port = parentPort;
 if (!port) throw new Error('inference worker must run in a worker thread');
 
 let embedder: ClipEmbedder | undefined;
+
+/** CPU time of this thread (ms) from the kernel's scheduler stats; undefined off Linux. */
+function threadCpuMs(): number | undefined {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return undefined;
+  }
+}
 
 function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port?.postMessage(msg, transfer);
@@ -34,9 +45,19 @@ async function handle(msg: ToWorker): Promise<void> {
     case 'infer': {
       if (!embedder) throw new Error('worker not initialised');
       const t0 = performance.now();
-      const features = await embedder.embed(msg.clips, { frames: msg.frames, height: msg.height, width: msg.width });
+      const cpu0 = threadCpuMs();
+      const timing = { preprocessMs: 0, backboneMs: 0 };
+      const features = await embedder.embed(msg.clips, { frames: msg.frames, height: msg.height, width: msg.width }, timing);
+      const cpu1 = threadCpuMs();
       send(
-        { type: 'result', id: msg.id, features, dim: embedder.dim, ms: performance.now() - t0 },
+        {
+          type: 'result',
+          id: msg.id,
+          features,
+          dim: embedder.dim,
+          ms: performance.now() - t0,
+          timing: { ...timing, cpuMs: cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined, tensors: tf.memory().numTensors },
+        },
         [features.buffer as ArrayBuffer],
       );
       return;
