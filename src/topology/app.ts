@@ -50,6 +50,11 @@ export interface App {
   stop(): void;
 }
 
+/** A source that delivers at its own pace (a camera), as opposed to one read as fast as it can be. */
+function isLive(s: SourceConfig): boolean {
+  return s.type === 'rtsp' || (s.type !== 'kafka' && s.realtime);
+}
+
 /** Build and start the pipeline described by `config`. */
 export async function startApp(config: Config, opts: AppOptions): Promise<App> {
   const log = opts.logger;
@@ -174,6 +179,8 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
         ...(opts.profile ? { profile: opts.profile } : {}),
         settings: {
           fps: config.pipeline.fps,
+          // Live cameras cannot wait: lower their analysis rate before dropping clips.
+          ...(config.sources.every(isLive) ? { degrade: {} } : {}),
           stride: clipStride,
           minClips: config.pipeline.window.minClips,
           hop: config.pipeline.window.hop,

@@ -47,9 +47,9 @@ export interface AnalysisSettings {
   readonly fps?: number;
   /**
    * Graceful degradation: when inference falls behind, lower the lagging cameras' analysis rate
-   * (adaptFrameRate + rateGovernor) before any clip is dropped. Default on, except with
-   * `align: 'sequence'` (Kafka replays must rebuild identical clips, whatever the load was).
-   * `false`: drop only.
+   * (adaptFrameRate + rateGovernor) before any clip is dropped. Default off (offline inputs and
+   * evaluation must see every frame); never with `align: 'sequence'` (Kafka replays must rebuild
+   * identical clips, whatever the load was). `false`: drop only.
    */
   readonly degrade?: false | DegradeSettings;
 }
@@ -165,7 +165,9 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
 
   // Degrade before dropping: the governor watches the inference queue and lowers the analysis
   // rate of the cameras that send the most clips; adaptFrameRate applies it at clip boundaries.
-  const degrade = s.degrade === undefined ? (s.align === 'sequence' ? false : {}) : s.degrade;
+  // Off unless asked for: offline inputs (files read faster than real time, evaluation) must
+  // be analysed at the full rate whatever the load; app.ts turns it on for live sources only.
+  const degrade = s.align === 'sequence' ? false : (s.degrade ?? false);
   const maxFactor = degrade === false ? 1 : (degrade.maxFactor ?? 4);
   const governor =
     degrade === false
