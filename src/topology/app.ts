@@ -22,7 +22,7 @@ import { createWindowHead, loadManifest, type WindowHead } from '../model/clipMo
 import { initRuntime } from '../model/runtime.ts';
 import type { ActionEvent, Frame, Window } from '../types.ts';
 import { createInferencePool, type InferencePool } from './inference/pool.ts';
-import { analyse, createPipelineStats, type PipelineProfile, type PipelineStats } from './pipeline.ts';
+import { analyse, createPipelineStats, type DegradeSettings, type PipelineProfile, type PipelineStats } from './pipeline.ts';
 import { createSourceFor, type SourceHandle } from './sources/fromConfig.ts';
 import { createSinkFor, type EventSink } from './sinks.ts';
 import { createWatermarkTracker } from './watermark.ts';
@@ -35,6 +35,8 @@ export interface AppOptions {
   readonly metricsPort?: number;
   /** Stage timing taps (`clipwise bench`); see PipelineProfile. */
   readonly profile?: PipelineProfile;
+  /** Override graceful degradation (default: on when every source is live); `false` = drop only. */
+  readonly degrade?: false | DegradeSettings;
 }
 
 export interface App {
@@ -180,7 +182,7 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
         settings: {
           fps: config.pipeline.fps,
           // Live cameras cannot wait: lower their analysis rate before dropping clips.
-          ...(config.sources.every(isLive) ? { degrade: {} } : {}),
+          ...(opts.degrade !== undefined ? { degrade: opts.degrade } : config.sources.every(isLive) ? { degrade: {} } : {}),
           stride: clipStride,
           minClips: config.pipeline.window.minClips,
           hop: config.pipeline.window.hop,

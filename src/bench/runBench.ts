@@ -1,0 +1,457 @@
+/**
+ * The pipeline benchmark behind `clipwise bench`: N realtime-paced synthetic cameras through
+ * the real topology (startApp: sources → analyse → inference worker pool → head → tracker →
+ * JSONL sink), for each camera count in turn, measuring throughput, latency, where the time
+ * goes, how far the model gets from the backend's matMul ceiling, memory, and how the
+ * pipeline degrades past the real-time limit.
+ *
+ * Definitions (also in bench/RESULTS.md):
+ * - window latency: from the wall-clock arrival of the last frame of a window's newest clip to
+ *   the head result of that window; event latency: same clock, to the event leaving analysis;
+ * - stage ms per clip: process CPU split by stage: decode = frame generation (measured on its
+ *   own in the same run, times frames generated), preprocess and backbone = worker thread CPU
+ *   split by the workers' wall times, head / tracker / sinks / clips (cutting, frame copies) /
+ *   windows / rate = exclusive main-thread wall time; overhead = total process CPU − all of
+ *   those (RxJS plumbing, batching, worker messages, GC, timers);
+ * - real time: no clip dropped, no camera's rate lowered, ≥ 95% of cut clips inferred in the
+ *   window, and window latency p99 ≤ two clip spans.
+ *
+ * @example
+ * const report = await runBench({ cameras: [1, 4, 16], seconds: 20, backend: 'wasm' });
+ * process.stdout.write(formatBenchTable(report));
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { parseConfig } from '../config/load.ts';
+import { createLogger, type Logger } from '../logger.ts';
+import type { BackboneConfig } from '../model/backbone.ts';
+import { resolveBackboneConfig } from '../model/backbone.ts';
+import { loadManifest, manifestBackboneConfig } from '../model/clipModel.ts';
+import { backboneComplexity } from '../model/flops.ts';
+import { initRuntime, type BackendName, type BackendRequest } from '../model/runtime.ts';
+import { startApp, type App } from '../topology/app.ts';
+import { measureBackbone, measureFfmpegDecode, measureFrameSource, measureMatMul, type BackboneMeasure } from './micro.ts';
+import { resolveBenchModel } from './model.ts';
+import { createStageProfiler, quantile } from './stageProfiler.ts';
+
+/** Options of {@link runBench}. */
+export interface BenchOptions {
+  /** Camera counts, one run each, in this order. */
+  readonly cameras: readonly number[];
+  /** Measured seconds per run (after the warm-up). */
+  readonly seconds: number;
+  /** Seconds before measuring (workers compile kernels, windows fill). Default max(3, 2 clip spans). */
+  readonly warmupSeconds?: number;
+  readonly backend: BackendRequest;
+  /** Model folder; default models/default, else a generated untrained model of the shipped architecture. */
+  readonly modelDir?: string;
+  /** Tests: generate a small model here with this backbone instead. */
+  readonly generate?: { readonly dir: string; readonly backbone: BackboneConfig; readonly clips?: number };
+  /** Camera content: moving shapes (default) or the action benchmark's scenes (costlier to render, with actions). */
+  readonly source?: 'synthetic' | 'scene';
+  readonly workers?: number | 'auto';
+  /** Analysis rate (fps). Default: the config default (5). */
+  readonly fps?: number;
+  /** Graceful degradation (lower rates before dropping). Default on. */
+  readonly degrade?: boolean;
+  /** Also time the backbone on the other backends (wasm and cpu) side by side. Default true. */
+  readonly compareBackends?: boolean;
+  /** Also measure ffmpeg's decode cost per frame on the opencv test video. Default true. */
+  readonly measureDecode?: boolean;
+  /** Progress lines. */
+  readonly log?: (msg: string) => void;
+}
+
+/** Two quantiles of a latency distribution (ms), null without samples. */
+export interface Latency {
+  readonly p50: number | null;
+  readonly p99: number | null;
+  readonly count: number;
+}
+
+/** One camera count's measurements. */
+export interface BenchRun {
+  readonly cameras: number;
+  readonly seconds: number;
+  readonly clipsPerSec: number;
+  /** Frames fed to the backbone per second (clips × T). */
+  readonly framesPerSec: number;
+  /** Window latency (see module doc). */
+  readonly latencyMs: Latency;
+  readonly eventLatencyMs: Latency;
+  readonly events: number;
+  /** ms per inferred clip, by stage (see module doc); `total` = process CPU per clip. */
+  readonly stageMs: Readonly<Record<string, number>>;
+  readonly overheadShare: number;
+  /** Head time over head + backbone time. */
+  readonly headShare: number;
+  /** Backbone GFLOP/s per busy worker core in the pipeline (CPU time). */
+  readonly backboneGflops: number;
+  /** Process CPU over wall time × cores. */
+  readonly cpuUtilisation: number;
+  readonly clipsCut: number;
+  readonly clipsInferred: number;
+  readonly clipsDropped: number;
+  /** Lowest analysis rate any camera had during the run, and the mean over cameras at its end. */
+  readonly effectiveFps: { readonly nominal: number; readonly min: number; readonly meanAtEnd: number };
+  readonly realtime: boolean;
+  readonly rssMB: { readonly start: number; readonly end: number; readonly max: number };
+  /** Live tensors, main thread + workers, after warm-up and at the end. */
+  readonly tensors: { readonly start: number; readonly end: number };
+  /** RSS every ~10 s (MB), for the long memory check. */
+  readonly rssSeriesMB: readonly number[];
+}
+
+/** What `clipwise bench --json` writes. */
+export interface BenchReport {
+  readonly bench: 'pipeline';
+  readonly backend: string;
+  readonly workers: number;
+  readonly cores: number;
+  readonly model: { readonly dir: string; readonly generated: boolean; readonly trained: boolean; readonly backbone: BackboneConfig; readonly mflopsPerClip: number };
+  readonly clip: { readonly frames: number; readonly stride: number; readonly fps: number; readonly spanMs: number; readonly size: number };
+  readonly source: 'synthetic' | 'scene';
+  readonly runs: readonly BenchRun[];
+  /** Backbone GFLOP/s in the pipeline (reference run) and alone on one thread; matMul of the same backend, same run. */
+  readonly backboneGflops: number;
+  readonly backboneGflopsIsolated: number;
+  readonly matmulGflops: number;
+  readonly headShare: number;
+  readonly overheadShare: number;
+  /** Largest camera count that stayed real time (0: none did). */
+  readonly realtimeCameras: number;
+  /** The run the top-level shares come from: the real-time run with the most cameras, else the first. */
+  readonly referenceCameras: number;
+  readonly rssMB: { readonly start: number; readonly end: number };
+  readonly tensors: { readonly start: number; readonly end: number };
+  /** ms of main-thread CPU per generated frame, and ffmpeg's decode CPU per analysis frame (vtest.avi), null where unavailable. */
+  readonly frameCostMs: { readonly generate: number; readonly ffmpegDecode: number | null };
+  /** The backbone alone per backend, side by side; `ratio` = slower / faster ms per clip. */
+  readonly backends: readonly BackboneMeasure[];
+  readonly backendRatio: number | null;
+  readonly command: string;
+  readonly date: string;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const mb = (bytes: number): number => Math.round((bytes / 2 ** 20) * 10) / 10;
+const round = (x: number, digits = 3): number => Number(x.toFixed(digits));
+
+async function metricSum(metric: { get(): Promise<{ values: { value: number }[] }> }): Promise<number> {
+  return (await metric.get()).values.reduce((s, v) => s + v.value, 0);
+}
+
+async function effectiveRates(app: App): Promise<number[]> {
+  return (await app.metrics.effectiveFps.get()).values.map((v) => v.value);
+}
+
+interface Snapshot {
+  readonly t: number;
+  readonly cpu: NodeJS.CpuUsage;
+  readonly pool: ReturnType<App['inference']['profile']>;
+  readonly framesIn: number;
+  readonly clipsCut: number;
+  readonly dropped: number;
+  readonly rss: number;
+  readonly tensors: number;
+}
+
+async function snapshot(app: App): Promise<Snapshot> {
+  const pool = app.inference.profile();
+  return {
+    t: performance.now(),
+    cpu: process.cpuUsage(),
+    pool,
+    framesIn: await metricSum(app.metrics.framesIn),
+    clipsCut: app.stats.clips.emitted,
+    dropped: await metricSum(app.metrics.clipsDropped),
+    rss: process.memoryUsage().rss,
+    tensors: tf.memory().numTensors + pool.tensors,
+  };
+}
+
+/**
+ * Run the benchmark.
+ *
+ * @param opts - camera counts, duration, backend, model, source, switches
+ * @returns the report (also what `--json` writes)
+ */
+export async function runBench(opts: BenchOptions): Promise<BenchReport> {
+  const log = opts.log ?? (() => undefined);
+  const quiet: Logger = createLogger({ level: 'warn' });
+  const source = opts.source ?? 'synthetic';
+  const model = opts.generate
+    ? await resolveBenchModel({ generatedDir: opts.generate.dir, backbone: opts.generate.backbone, ...(opts.generate.clips ? { clips: opts.generate.clips } : {}) })
+    : await resolveBenchModel(opts.modelDir !== undefined ? { dir: opts.modelDir } : {});
+  const manifest = await loadManifest(model.dir);
+  const backboneCfg = resolveBackboneConfig(manifestBackboneConfig(manifest));
+  const mflopsPerClip = backboneComplexity(backboneCfg).mflopsPerClip;
+  const base = parseConfig({
+    runtime: { backend: opts.backend, ...(opts.workers !== undefined ? { workers: opts.workers } : {}) },
+    model: { path: model.dir },
+    ...(opts.fps !== undefined ? { pipeline: { fps: opts.fps } } : {}),
+    sources: [{ type: 'synthetic', cameraId: 'probe' }],
+  });
+  const fps = base.pipeline.fps;
+  const T = manifest.clip.frames;
+  const stride = base.pipeline.clip.stride ?? manifest.clip.stride;
+  const spanMs = (T * 1000) / fps;
+  const size = manifest.clip.size;
+  const warmupMs = 1000 * (opts.warmupSeconds ?? Math.max(3, (2 * spanMs) / 1000));
+  log(`model ${model.dir}${model.generated ? ' (generated, untrained)' : ''}: ${mflopsPerClip.toFixed(0)} MFLOP/clip, T=${T}, ${size}px, ${fps} fps`);
+
+  // Side measurements first, on an idle machine: the matMul ceiling and the backbone alone per backend.
+  const runtime = await initRuntime({ backend: opts.backend });
+  const order: BackendName[] = opts.compareBackends === false ? [runtime.backend] : [...new Set<BackendName>([runtime.backend, 'wasm', 'cpu'])];
+  const backends: BackboneMeasure[] = [];
+  for (const b of order) {
+    try {
+      backends.push(await measureBackbone(model.dir, b, { batch: b === 'cpu' ? 2 : 8, repeats: b === 'cpu' ? 1 : 3 }));
+      const m = backends[backends.length - 1] as BackboneMeasure;
+      log(`backbone alone on ${b}: ${m.msPerClip.toFixed(1)} ms/clip, ${m.gflops.toFixed(2)} GFLOP/s; matMul ${m.matmulGflops.toFixed(1)} GFLOP/s`);
+    } catch (err) {
+      log(`backbone on ${b}: not measured (${(err as Error).message})`);
+    }
+  }
+  await initRuntime({ backend: runtime.backend });
+  const own = backends.find((b) => b.backend === runtime.backend);
+  const matmul = own?.matmulGflops ?? (await measureMatMul()).gflops;
+  const frameCost = { generate: await measureFrameSource(source, size, fps), ffmpegDecode: opts.measureDecode === false ? null : ((await measureFfmpegDecode(size, fps))?.msPerFrame ?? null) };
+  log(`frame cost: generate ${frameCost.generate.toFixed(3)} ms, ffmpeg decode ${frameCost.ffmpegDecode?.toFixed(3) ?? 'n/a'} ms (CPU per analysis frame)`);
+
+  const runs: BenchRun[] = [];
+  let workers = 0;
+  const dir = await mkdtemp(join(tmpdir(), 'clipwise-bench-'));
+  try {
+    for (const n of opts.cameras) {
+      const config = parseConfig({
+        runtime: { backend: runtime.backend, ...(opts.workers !== undefined ? { workers: opts.workers } : {}) },
+        model: { path: model.dir },
+        pipeline: { fps },
+        sources: Array.from({ length: n }, (_, i) =>
+          source === 'scene'
+            ? { type: 'scene', cameraId: `cam-${i + 1}`, seed: i + 1, realtime: true, seconds: Math.ceil(warmupMs / 1000 + opts.seconds + 30) }
+            : { type: 'synthetic', cameraId: `cam-${i + 1}`, seed: i + 1, realtime: true },
+        ),
+        sinks: [{ type: 'jsonl', path: join(dir, `events-${n}.jsonl`) }],
+        metrics: { enabled: false },
+      });
+      const profiler = createStageProfiler();
+      const app = await startApp(config, { logger: quiet, profile: profiler, ...(opts.degrade === false ? { degrade: false as const } : {}) });
+      workers = app.inference.workers;
+      let minFps = fps;
+      let maxRss = 0;
+      const series: number[] = [];
+      let ticks = 0;
+      const sampler = setInterval(() => {
+        const rss = process.memoryUsage().rss;
+        maxRss = Math.max(maxRss, rss);
+        if (ticks++ % 10 === 0) series.push(mb(rss));
+        void effectiveRates(app).then((r) => (minFps = Math.min(minFps, ...r)));
+      }, 1000);
+      let a: Snapshot;
+      let z: Snapshot;
+      let totals: ReturnType<typeof profiler.read>;
+      let ratesAtEnd: number[];
+      try {
+        await sleep(warmupMs);
+        minFps = fps;
+        a = await snapshot(app);
+        profiler.reset();
+        await sleep(opts.seconds * 1000);
+        z = await snapshot(app);
+        totals = profiler.read();
+        ratesAtEnd = await effectiveRates(app);
+        minFps = Math.min(minFps, ...ratesAtEnd);
+      } finally {
+        clearInterval(sampler);
+        app.stop();
+      }
+      const { events } = await app.done;
+      const run = summarise({ n, a, z, totals, fps, T, spanMs, mflopsPerClip, frameGenMs: frameCost.generate, minFps, ratesAtEnd, maxRss, series, events });
+      runs.push(run);
+      log(
+        `${n} camera(s): ${run.clipsPerSec.toFixed(2)} clips/s, window latency p50 ${fmt(run.latencyMs.p50)} p99 ${fmt(run.latencyMs.p99)} ms, ` +
+          `dropped ${run.clipsDropped}, min rate ${run.effectiveFps.min.toFixed(2)} fps, CPU ${(100 * run.cpuUtilisation).toFixed(0)}%, ${run.realtime ? 'real time' : 'NOT real time'}`,
+      );
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  const realtimeRuns = runs.filter((r) => r.realtime);
+  const realtimeCameras = realtimeRuns.reduce((m, r) => Math.max(m, r.cameras), 0);
+  const ref = realtimeRuns.find((r) => r.cameras === realtimeCameras) ?? (runs[0] as BenchRun);
+  const fastest = backends.length > 1 ? Math.min(...backends.map((b) => b.msPerClip)) : undefined;
+  return {
+    bench: 'pipeline',
+    backend: runtime.backend,
+    workers,
+    cores: cpus().length,
+    model: { dir: model.dir, generated: model.generated, trained: manifest.trained, backbone: backboneCfg, mflopsPerClip: round(mflopsPerClip, 1) },
+    clip: { frames: T, stride, fps, spanMs, size },
+    source,
+    runs,
+    backboneGflops: ref.backboneGflops,
+    backboneGflopsIsolated: round(own?.gflops ?? 0),
+    matmulGflops: round(matmul, 2),
+    headShare: ref.headShare,
+    overheadShare: ref.overheadShare,
+    realtimeCameras,
+    referenceCameras: ref.cameras,
+    rssMB: { start: runs[0]?.rssMB.start ?? 0, end: runs[runs.length - 1]?.rssMB.end ?? 0 },
+    tensors: { start: runs[0]?.tensors.start ?? 0, end: runs[runs.length - 1]?.tensors.end ?? 0 },
+    frameCostMs: { generate: round(frameCost.generate, 4), ffmpegDecode: frameCost.ffmpegDecode === null ? null : round(frameCost.ffmpegDecode, 4) },
+    backends,
+    backendRatio: fastest === undefined ? null : round(Math.max(...backends.map((b) => b.msPerClip)) / fastest, 2),
+    command: '',
+    date: new Date().toISOString(),
+  };
+}
+
+const fmt = (x: number | null): string => (x === null ? '–' : x.toFixed(0));
+
+function latency(samples: readonly number[]): Latency {
+  const q = (p: number): number | null => {
+    const v = quantile(samples, p);
+    return v === null ? null : round(v, 1);
+  };
+  return { p50: q(0.5), p99: q(0.99), count: samples.length };
+}
+
+function summarise(x: {
+  n: number;
+  a: Snapshot;
+  z: Snapshot;
+  totals: ReturnType<ReturnType<typeof createStageProfiler>['read']>;
+  fps: number;
+  T: number;
+  spanMs: number;
+  mflopsPerClip: number;
+  frameGenMs: number;
+  minFps: number;
+  ratesAtEnd: readonly number[];
+  maxRss: number;
+  series: readonly number[];
+  events: number;
+}): BenchRun {
+  const { a, z, totals } = x;
+  const seconds = (z.t - a.t) / 1000;
+  const clips = z.pool.clips - a.pool.clips;
+  const per = (ms: number): number => (clips > 0 ? round(ms / clips) : 0);
+  const cpuMs = (z.cpu.user - a.cpu.user + z.cpu.system - a.cpu.system) / 1000;
+  const preWall = z.pool.preprocessMs - a.pool.preprocessMs;
+  const bbWall = z.pool.backboneMs - a.pool.backboneMs;
+  const workerCpu = z.pool.workerCpuMs - a.pool.workerCpuMs;
+  // Worker CPU is measured per call; split it between preprocessing and backbone by wall time.
+  const workerMs = workerCpu > 0 ? workerCpu : preWall + bbWall;
+  const preprocess = preWall + bbWall > 0 ? (workerMs * preWall) / (preWall + bbWall) : 0;
+  const backbone = workerMs - preprocess;
+  const s = totals.stagesMs;
+  const stages: Record<string, number> = {
+    decode: x.frameGenMs * (z.framesIn - a.framesIn),
+    rate: s['rate'] ?? 0,
+    clips: s['clips'] ?? 0,
+    preprocess,
+    backbone,
+    windows: s['windows'] ?? 0,
+    head: totals.head.ms,
+    tracker: s['tracker'] ?? 0,
+    sinks: s['sinks'] ?? 0,
+  };
+  const accounted = Object.values(stages).reduce((acc, v) => acc + v, 0);
+  const overhead = Math.max(0, cpuMs - accounted);
+  const stageMs = Object.fromEntries([...Object.entries(stages).map(([k, v]) => [k, per(v)]), ['overhead', per(overhead)], ['total', per(cpuMs)]]);
+  const latencyMs = latency(totals.windowLatencyMs);
+  const cut = z.clipsCut - a.clipsCut;
+  const dropped = z.dropped - a.dropped;
+  const realtime =
+    dropped === 0 &&
+    x.minFps >= x.fps - 1e-9 &&
+    cut > 0 &&
+    clips >= 0.95 * cut &&
+    latencyMs.p99 !== null &&
+    latencyMs.p99 <= 2 * x.spanMs;
+  return {
+    cameras: x.n,
+    seconds: round(seconds, 1),
+    clipsPerSec: round(clips / seconds),
+    framesPerSec: round((clips * x.T) / seconds, 2),
+    latencyMs,
+    eventLatencyMs: latency(totals.eventLatencyMs),
+    events: x.events,
+    stageMs,
+    overheadShare: cpuMs > 0 ? round(overhead / cpuMs) : 0,
+    headShare: totals.head.ms + backbone > 0 ? round(totals.head.ms / (totals.head.ms + backbone), 4) : 0,
+    backboneGflops: backbone > 0 ? round((x.mflopsPerClip * clips) / backbone) : 0,
+    cpuUtilisation: round(cpuMs / (seconds * 1000 * cpus().length)),
+    clipsCut: cut,
+    clipsInferred: clips,
+    clipsDropped: dropped,
+    effectiveFps: {
+      nominal: x.fps,
+      min: round(x.minFps),
+      meanAtEnd: round(x.ratesAtEnd.reduce((acc, r) => acc + r, 0) / Math.max(1, x.ratesAtEnd.length)),
+    },
+    realtime,
+    rssMB: { start: mb(a.rss), end: mb(z.rss), max: mb(Math.max(x.maxRss, z.rss)) },
+    tensors: { start: a.tensors, end: z.tensors },
+    rssSeriesMB: x.series,
+  };
+}
+
+/**
+ * The report as a text table (one row per camera count) with the headline numbers under it.
+ *
+ * @param r - a report from {@link runBench}
+ * @returns printable text, ending with a newline
+ */
+export function formatBenchTable(r: BenchReport): string {
+  const head = ['cams', 'clips/s', 'frames/s', 'win p50', 'win p99', 'evt p50', 'evt p99', 'min fps', 'dropped', 'CPU%', 'ms/clip', 'backbone', 'head', 'ovh%', 'RT'];
+  const rows = r.runs.map((x) => [
+    String(x.cameras),
+    x.clipsPerSec.toFixed(2),
+    x.framesPerSec.toFixed(1),
+    fmt(x.latencyMs.p50),
+    fmt(x.latencyMs.p99),
+    fmt(x.eventLatencyMs.p50),
+    fmt(x.eventLatencyMs.p99),
+    x.effectiveFps.min.toFixed(2),
+    String(x.clipsDropped),
+    (100 * x.cpuUtilisation).toFixed(0),
+    (x.stageMs['total'] ?? 0).toFixed(1),
+    (x.stageMs['backbone'] ?? 0).toFixed(1),
+    (x.stageMs['head'] ?? 0).toFixed(2),
+    (100 * x.overheadShare).toFixed(1),
+    x.realtime ? 'yes' : 'no',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padStart(widths[i] ?? 0)).join(' | ')} |`;
+  const stages = Object.keys(r.runs[0]?.stageMs ?? {});
+  const stageRows = r.runs.map((x) => `| ${x.cameras} | ${stages.map((k) => (x.stageMs[k] ?? 0).toFixed(2)).join(' | ')} |`);
+  return [
+    `clipwise bench: backend ${r.backend}, ${r.workers} worker(s) on ${r.cores} cores, model ${r.model.generated ? 'generated (untrained)' : r.model.dir} ` +
+      `(${r.model.mflopsPerClip} MFLOP/clip), clips of ${r.clip.frames} frames at ${r.clip.fps} fps (${r.clip.spanMs} ms), ${r.source} cameras`,
+    '',
+    line(head),
+    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+    ...rows.map(line),
+    '',
+    'ms of CPU per inferred clip, by stage:',
+    '',
+    `| cams | ${stages.join(' | ')} |`,
+    `|${['cams', ...stages].map(() => '---').join('|')}|`,
+    ...stageRows,
+    '',
+    `real-time cameras: ${r.realtimeCameras}; reference run: ${r.referenceCameras} camera(s)`,
+    `backbone: ${r.backboneGflops} GFLOP/s per worker core in the pipeline, ${r.backboneGflopsIsolated} alone; matMul ${r.matmulGflops} GFLOP/s (${r.backend}, same run)`,
+    `head share of model time: ${(100 * r.headShare).toFixed(2)}%; overhead share of a clip's CPU: ${(100 * r.overheadShare).toFixed(1)}%`,
+    `backends (backbone alone, one thread): ${r.backends.map((b) => `${b.backend} ${b.msPerClip.toFixed(1)} ms/clip (${b.gflops.toFixed(2)} GFLOP/s, matMul ${b.matmulGflops.toFixed(1)})`).join('; ')}` +
+      (r.backendRatio !== null ? `; ratio ${r.backendRatio}×` : ''),
+    `frame cost: generate ${r.frameCostMs.generate} ms; ffmpeg decode ${r.frameCostMs.ffmpegDecode ?? 'n/a'} ms CPU per analysis frame`,
+    `RSS ${r.rssMB.start} → ${r.rssMB.end} MB; tensors ${r.tensors.start} → ${r.tensors.end}`,
+    '',
+  ].join('\n');
+}
