@@ -17,6 +17,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { ModelLoadError } from '../errors.ts';
 import { createBackbone, embedClips, foldBatchNorm, preprocessClips, resolveBackboneConfig, type BackboneConfig } from './backbone.ts';
+import { compileInferenceBackbone } from './fastBackbone.ts';
 import { createHead, HEAD_KINDS, predictWindows, type HeadConfig, type HeadKind } from './heads.ts';
 import { loadLayersModel, saveLayersModel } from './io.ts';
 
@@ -196,13 +197,17 @@ export interface ClipEmbedder {
 }
 
 /**
- * Load a model's backbone for inference, BatchNorm folded into the convolutions (faster on wasm).
+ * Load a model's backbone for inference: the default architecture compiled into the
+ * channel-group pass (`compileInferenceBackbone`, ≈ 2.7× faster on wasm, same descriptors),
+ * any other backbone as a layers model with BatchNorm folded into the convolutions.
  */
 export async function createEmbedder(dir: string): Promise<ClipEmbedder> {
   const manifest = await loadManifest(dir);
   const loaded = await loadLayersModel(join(dir, 'backbone'));
-  const backbone = await foldBatchNorm(loaded);
+  const compiled = compileInferenceBackbone(loaded, manifestBackboneConfig(manifest));
+  const backbone = compiled ? undefined : await foldBatchNorm(loaded);
   loaded.dispose();
+  const forward = (x: tf.Tensor): tf.Tensor2D => (compiled ? compiled.apply(x) : embedClips(backbone as tfl.LayersModel, x));
   const dim = resolveBackboneConfig(manifestBackboneConfig(manifest)).dim;
   return {
     dim,
@@ -212,7 +217,7 @@ export async function createEmbedder(dir: string): Promise<ClipEmbedder> {
       const x = preprocessClips(clips, shape.frames, shape.height, shape.width);
       const t1 = timing ? performance.now() : 0;
       try {
-        const y = embedClips(backbone, x);
+        const y = forward(x);
         try {
           return (await y.data()) as Float32Array;
         } finally {
@@ -227,7 +232,8 @@ export async function createEmbedder(dir: string): Promise<ClipEmbedder> {
       }
     },
     dispose() {
-      backbone.dispose();
+      compiled?.dispose();
+      backbone?.dispose();
     },
   };
 }
