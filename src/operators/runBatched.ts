@@ -58,7 +58,8 @@ interface Slot<O> {
  * rest wait in a queue of at most `maxQueued` items. When the queue overflows, the camera with
  * the most queued items (the lagging one; ties: the one whose oldest item is oldest) loses its
  * oldest item, reported to `onDrop` as `'backpressure'`. When a call slot frees up, the next
- * call takes up to `maxBatch` of the oldest queued items of any camera. Results of one camera
+ * call takes up to `maxBatch` of the oldest queued items of any camera; when several slots are
+ * free, the queued items are split evenly over them (lower latency for a burst, same work). Results of one camera
  * are emitted in that camera's arrival order even when calls finish out of order; cameras do
  * not wait for each other. On completion of the input, queued items are still run, then the
  * output completes. Memory: at most `maxQueued` waiting + `concurrency × maxBatch` dispatched
@@ -258,7 +259,9 @@ export function runBatched<I extends { readonly cameraId: string }, R, O>(
         while (calls < concurrency && queued > 0 && !subscriber.closed) {
           const room = Math.min(maxBatch, outstandingLimit - inFlightItems - held);
           if (room <= 0) return;
-          dispatch(takeBatch(room));
+          // Split what is queued evenly over the free slots: a burst (every camera's clip at
+          // once) keeps all runners busy instead of one taking it all while the others idle.
+          dispatch(takeBatch(Math.min(room, Math.ceil(queued / (concurrency - calls)))));
         }
       };
 

@@ -248,3 +248,19 @@ test('completion waits for queued and in-flight clips', async () => {
   );
   assert.deepEqual(ids(out), ['a0', 'a4', 'a8', 'a12', 'a16']);
 });
+
+test('a burst is split evenly over the free call slots, oldest first; a lone free slot takes up to maxBatch', async () => {
+  const { calls, infer } = manualInfer();
+  const out: ClipFeature[] = [];
+  const input = new Subject<Clip[]>();
+  input.pipe(inferBatches({ infer, concurrency: 2, maxBatch: 8, maxQueuedClips: 32 })).subscribe((f) => out.push(f));
+  // Six cameras' clips arrive at once: both runners get three, not one runner six.
+  input.next(['a', 'b', 'c', 'd', 'e', 'f'].map((cam) => clip(cam, 0)));
+  assert.deepEqual(calls.map((c) => ids(c.clips)), [['a0', 'b0', 'c0'], ['d0', 'e0', 'f0']]);
+  // Both busy: the next burst waits; when one slot frees, it takes everything (up to maxBatch).
+  input.next(['a', 'b', 'c', 'd', 'e'].map((cam) => clip(cam, 4)));
+  assert.equal(calls.length, 2);
+  ok(calls[0]);
+  await tick();
+  assert.deepEqual(ids(calls[2]?.clips ?? []), ['a4', 'b4', 'c4', 'd4', 'e4']);
+});

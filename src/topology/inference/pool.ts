@@ -53,7 +53,12 @@ export interface InferenceProfile {
 }
 
 /** Accumulates {@link WorkerTiming}s into an {@link InferenceProfile}. */
-function createProfileTotals(): { add(slot: object, clips: number, t: WorkerTiming | undefined): void; read(): InferenceProfile } {
+function createProfileTotals(): {
+  add(slot: object, clips: number, t: WorkerTiming | undefined): void;
+  /** A worker's tensor count before any call (its loaded model). */
+  seed(slot: object, tensors: number): void;
+  read(): InferenceProfile;
+} {
   let calls = 0;
   let clips = 0;
   let preprocessMs = 0;
@@ -70,6 +75,7 @@ function createProfileTotals(): { add(slot: object, clips: number, t: WorkerTimi
       workerCpuMs += t.cpuMs ?? 0;
       tensors.set(slot, t.tensors);
     },
+    seed: (slot, n) => void tensors.set(slot, n),
     read: () => ({ calls, clips, preprocessMs, backboneMs, workerCpuMs, tensors: [...tensors.values()].reduce((a, b) => a + b, 0) }),
   };
 }
@@ -128,7 +134,10 @@ export async function createInferencePool(options: InferencePoolOptions): Promis
     const slot: Slot = { worker, pending: new Map(), busyClips: 0 };
     const ready = new Promise<{ backend: BackendName; dim: number }>((resolve, reject) => {
       const onMessage = (msg: FromWorker): void => {
-        if (msg.type === 'ready') resolve({ backend: msg.backend, dim: msg.dim });
+        if (msg.type === 'ready') {
+          if (msg.tensors !== undefined) totals.seed(slot, msg.tensors);
+          resolve({ backend: msg.backend, dim: msg.dim });
+        }
         else if (msg.type === 'error' && msg.id === undefined) reject(new InferenceError(`inference worker failed to start: ${msg.message}`, []));
         else if (msg.type === 'result') {
           const p = slot.pending.get(msg.id);

@@ -32,6 +32,6 @@ export interface WorkerTiming {
 export type ToWorker = WorkerInit | WorkerInfer | { readonly type: 'close' };
 
 export type FromWorker =
-  | { readonly type: 'ready'; readonly backend: BackendName; readonly dim: number }
+  | { readonly type: 'ready'; readonly backend: BackendName; readonly dim: number; readonly tensors?: number }
   | { readonly type: 'result'; readonly id: number; readonly features: Float32Array; readonly dim: number; readonly ms: number; readonly timing?: WorkerTiming }
   | { readonly type: 'error'; readonly id?: number; readonly message: string; readonly name: string };

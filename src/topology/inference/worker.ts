@@ -39,7 +39,7 @@ async function handle(msg: ToWorker): Promise<void> {
     case 'init': {
       const rt = await initRuntime({ backend: msg.backend });
       embedder = await createEmbedder(msg.modelDir);
-      send({ type: 'ready', backend: rt.backend, dim: embedder.dim });
+      send({ type: 'ready', backend: rt.backend, dim: embedder.dim, tensors: tf.memory().numTensors });
       return;
     }
     case 'infer': {
