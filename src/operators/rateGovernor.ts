@@ -8,7 +8,13 @@ export interface RateGovernorOptions {
   readonly queued: () => number;
   /** Largest decimation factor. Default 8. */
   readonly maxFactor?: number;
-  /** A queue this long counts as falling behind. Default max(1, ⌊maxQueued / 4⌋): well before drops start. */
+  /**
+   * Falling behind, by age: the oldest clip still waiting for its feature was cut this long ago.
+   * Default 2000 ms (the pipeline passes one clip span). A burst that drains in time (every
+   * camera's clip at once) does not count; a backlog that keeps growing does.
+   */
+  readonly lagBudgetMs?: number;
+  /** Falling behind, by length: a queue this long (a safety margin before drops). Default max(1, ⌊maxQueued / 2⌋). */
   readonly highWater?: number;
   /** Target load as a fraction of the measured capacity when rates are lowered. Default 0.8. */
   readonly headroom?: number;
@@ -30,8 +36,8 @@ export interface RateGovernor {
   clipCut(cameraId: string): void;
   /** A clip's feature came out of inference. */
   clipDone(cameraId: string): void;
-  /** A clip was dropped because the inference queue overflowed. */
-  clipDropped(cameraId: string): void;
+  /** A clip was dropped: `'backpressure'` (the queue overflowed: overload) or a failed call. */
+  clipDropped(cameraId: string, reason?: 'backpressure' | 'inference-error'): void;
   /** Wanted factor per camera. */
   factors(): ReadonlyMap<string, number>;
   /** Clips per second inference sustained while saturated (undefined until measured). */
@@ -45,6 +51,8 @@ interface CameraLoad {
   /** EWMA of the time between its clips, scaled to factor 1 (ms): averaging intervals, not rates, keeps a burst from spiking it. */
   interval: number | undefined;
   lastCutAt: number | undefined;
+  /** Cut times of this camera's clips still in inference, oldest first (per-camera order is kept downstream). */
+  readonly outstanding: number[];
 }
 
 // Forget old capacity measurements: halve the counters when this much busy time has accrued.
@@ -61,8 +69,9 @@ const RATE_EWMA = 0.3;
  * ({@link inferBatches}) remain for what this cannot absorb (every camera at `maxFactor`, or a
  * burst faster than a clip).
  *
- * Policy: the backlog is the inference queue (`queued()`). While it is at least `highWater` long,
- * or a clip was dropped, the governor lowers rates, at most once per `cooldownMs`: it measures
+ * Policy: inference is behind when the oldest clip still waiting for its feature is older than
+ * `lagBudgetMs`, or the queue (`queued()`) is at least `highWater` long, or a clip was dropped.
+ * Then the governor lowers rates, at most once per `cooldownMs`: it measures
  * inference capacity μ (clips/s completed while the queue was non-empty) and each camera's clip
  * rate at full speed, then raises factors one step at a time on the camera that sends the most
  * clips now (max-min fair: equal cameras end at equal factors) until the total fits
@@ -80,7 +89,8 @@ const RATE_EWMA = 0.3;
 export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
   const maxQueued = checkInteger('rateGovernor.maxQueued', options.maxQueued, 1);
   const maxFactor = checkInteger('rateGovernor.maxFactor', options.maxFactor ?? 8, 1);
-  const highWater = checkInteger('rateGovernor.highWater', options.highWater ?? Math.max(1, Math.floor(maxQueued / 4)), 1);
+  const highWater = checkInteger('rateGovernor.highWater', options.highWater ?? Math.max(1, Math.floor(maxQueued / 2)), 1);
+  const lagBudgetMs = checkNumber('rateGovernor.lagBudgetMs', options.lagBudgetMs ?? 2000, 0);
   const headroom = checkNumber('rateGovernor.headroom', options.headroom ?? 0.8, 0.05, 1);
   const cooldownMs = checkNumber('rateGovernor.cooldownMs', options.cooldownMs ?? 2000, 0);
   const recoverMs = checkNumber('rateGovernor.recoverMs', options.recoverMs ?? 10_000, 0);
@@ -98,7 +108,7 @@ export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
 
   const camera = (cameraId: string): CameraLoad => {
     let c = cameras.get(cameraId);
-    if (c === undefined) cameras.set(cameraId, (c = { factor: 1, baseRate: undefined, interval: undefined, lastCutAt: undefined }));
+    if (c === undefined) cameras.set(cameraId, (c = { factor: 1, baseRate: undefined, interval: undefined, lastCutAt: undefined, outstanding: [] }));
     return c;
   };
   const capacity = (): number | undefined =>
@@ -169,11 +179,19 @@ export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
     quietSince = t;
   };
 
+  /** Age of the oldest clip still in inference (0 when none). */
+  const lag = (t: number): number => {
+    let oldest = t;
+    for (const c of cameras.values()) oldest = Math.min(oldest, c.outstanding[0] ?? t);
+    return t - oldest;
+  };
+
   const evaluate = (): void => {
     const t = now();
     const q = queued();
     quietSince = q > 0 ? undefined : (quietSince ?? t);
-    if ((q >= highWater || droppedSinceLower) && t - lastLowerAt >= cooldownMs) lower(t);
+    const behind = q >= highWater || droppedSinceLower || lag(t) > lagBudgetMs;
+    if (behind && t - lastLowerAt >= cooldownMs) lower(t);
     else if (quietSince !== undefined && t - quietSince >= recoverMs && t - lastChangeAt >= recoverMs) recover(t);
   };
 
@@ -188,10 +206,11 @@ export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
         c.baseRate = 1000 / Math.max(c.interval, 1e-3);
       }
       c.lastCutAt = t;
+      c.outstanding.push(t);
       evaluate();
     },
     clipDone(cameraId) {
-      camera(cameraId);
+      camera(cameraId).outstanding.shift();
       const t = now();
       // Work finished while clips still waited: inference was saturated over that stretch.
       if (lastDoneAt !== undefined && queued() > 0) {
@@ -205,9 +224,9 @@ export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
       lastDoneAt = t;
       evaluate();
     },
-    clipDropped(cameraId) {
-      camera(cameraId);
-      droppedSinceLower = true;
+    clipDropped(cameraId, reason = 'backpressure') {
+      camera(cameraId).outstanding.shift();
+      if (reason === 'backpressure') droppedSinceLower = true;
       evaluate();
     },
     factors: () => new Map([...cameras].map(([id, c]) => [id, c.factor])),

@@ -176,6 +176,8 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
           maxQueued: s.maxQueuedClips,
           queued: () => stats.inference.buffered,
           maxFactor,
+          // Behind = a clip still waits for its feature one clip span after it was cut.
+          ...(s.fps !== undefined ? { lagBudgetMs: (T * 1000) / s.fps } : {}),
           ...(degrade.highWater !== undefined ? { highWater: degrade.highWater } : {}),
           ...(degrade.cooldownMs !== undefined ? { cooldownMs: degrade.cooldownMs } : {}),
           ...(degrade.recoverMs !== undefined ? { recoverMs: degrade.recoverMs } : {}),
@@ -251,7 +253,7 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
       stats: stats.inference,
       onDrop: (camera, reason) => {
         m?.clipsDropped.inc({ camera, reason });
-        if (reason === 'backpressure') governor?.clipDropped(camera);
+        governor?.clipDropped(camera, reason);
       },
     }),
     tap((f: ClipFeature) => {

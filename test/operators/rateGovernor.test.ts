@@ -9,6 +9,9 @@ function rig(opts: Partial<RateGovernorOptions> = {}) {
   const changes: string[] = [];
   const g = createRateGovernor({
     maxQueued: 40,
+    highWater: 10,
+    // Most tests drive the queue length by hand; the age signal has its own test.
+    lagBudgetMs: 1e9,
     queued: () => state.queued,
     now: () => state.t,
     onChange: (cam, k, why) => changes.push(`${cam}=${k}:${why}`),
@@ -102,6 +105,26 @@ test('lowering waits out the cooldown between steps, and a drop counts as overlo
   state.t += 2000;
   g.clipDropped('b');
   assert.deepEqual([...g.factors().values()], [3, 3], 'again after it');
+});
+
+test('a clip waiting longer than the lag budget means behind; a burst that drains in time does not', () => {
+  const { g, state } = rig({ lagBudgetMs: 1000, cooldownMs: 0 });
+  // Every 500 ms four cameras cut a clip at once; all four finish 300 ms later.
+  for (let k = 0; k < 10; k++) {
+    state.t = k * 500;
+    for (const c of ['a', 'b', 'c', 'd']) g.clipCut(c);
+    state.t += 300;
+    for (const c of ['a', 'b', 'c', 'd']) g.clipDone(c);
+  }
+  assert.deepEqual([...g.factors().values()], [1, 1, 1, 1], 'bursts drain within the budget');
+  // Now only half of each burst finishes: the backlog ages past the budget.
+  for (let k = 10; k < 20 && [...g.factors().values()].every((f) => f === 1); k++) {
+    state.t = k * 500;
+    for (const c of ['a', 'b', 'c', 'd']) g.clipCut(c);
+    state.t += 300;
+    for (const c of ['a', 'b']) g.clipDone(c);
+  }
+  assert.ok([...g.factors().values()].some((f) => f > 1), 'a growing backlog lowers rates');
 });
 
 test('factors never exceed maxFactor', () => {
