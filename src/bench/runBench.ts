@@ -54,6 +54,8 @@ export interface BenchOptions {
   readonly workers?: number | 'auto';
   /** Analysis rate (fps). Default: the config default (5). */
   readonly fps?: number;
+  /** Start every camera at the same instant (worst case: all clips complete together). Default: spread over one clip span. */
+  readonly alignCameras?: boolean;
   /** Graceful degradation (lower rates before dropping). Default on. */
   readonly degrade?: boolean;
   /** Also time the backbone on the other backends (wasm and cpu) side by side. Default true. */
@@ -241,7 +243,13 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
         metrics: { enabled: false },
       });
       const profiler = createStageProfiler();
-      const app = await startApp(config, { logger: quiet, profile: profiler, ...(opts.degrade === false ? { degrade: false as const } : {}) });
+      // Cameras start spread over one clip span, so their clips do not all complete at once.
+      const app = await startApp(config, {
+        logger: quiet,
+        profile: profiler,
+        sourceStartSpreadMs: opts.alignCameras === true ? 0 : spanMs,
+        ...(opts.degrade === false ? { degrade: false as const } : {}),
+      });
       workers = app.inference.workers;
       let minFps = fps;
       let maxRss = 0;

@@ -10,7 +10,7 @@ import { numberFlag, parseFlags } from './args.ts';
 
 const HELP = `usage: clipwise bench --json FILE [--cameras 1,2,4,8,16] [--seconds N] [--backend wasm|cpu|auto]
                       [--model DIR] [--source synthetic|scene] [--workers N|auto] [--fps F]
-                      [--warmup S] [--no-degrade] [--no-compare] [--no-decode]
+                      [--warmup S] [--aligned] [--no-degrade] [--no-compare] [--no-decode]
 
 Runs N realtime synthetic cameras through the real pipeline (sources, clips, inference
 workers, head, tracker, JSONL sink) for each camera count, --seconds each (default 20) after
@@ -18,7 +18,8 @@ a warm-up, and reports throughput, latency (p50/p99), CPU per clip by stage, bac
 against a matMul of the same backend, the head's share of model time, the largest real-time
 camera count, and memory. Without --model: models/default, else a generated untrained model of
 the shipped architecture (speed does not depend on weights). --seconds 600 is the 10-minute
-memory check. --no-compare skips timing the backbone on the other backend; --no-degrade
+memory check. Cameras start spread over one clip span (out of phase, like real ones);
+--aligned starts them together (every clip completes at once: the worst case). --no-compare skips timing the backbone on the other backend; --no-degrade
 turns off graceful degradation (drop only); --no-decode skips the ffmpeg decode measurement.`;
 
 const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -42,6 +43,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       source: { type: 'string', default: 'synthetic' },
       workers: { type: 'string' },
       fps: { type: 'string' },
+      aligned: { type: 'boolean' },
       'no-degrade': { type: 'boolean' },
       'no-compare': { type: 'boolean' },
       'no-decode': { type: 'boolean' },
@@ -82,6 +84,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     ...(workers !== undefined ? { workers } : {}),
     ...(fps !== undefined ? { fps } : {}),
     ...(warmup !== undefined ? { warmupSeconds: warmup } : {}),
+    alignCameras: values.aligned === true,
     degrade: values['no-degrade'] !== true,
     compareBackends: values['no-compare'] !== true,
     measureDecode: values['no-decode'] !== true,

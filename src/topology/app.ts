@@ -12,7 +12,7 @@
  * await app.done; // resolves when drained
  */
 import { Registry } from 'prom-client';
-import { Subject, merge, takeUntil, tap, type Observable } from 'rxjs';
+import { Subject, merge, mergeMap, takeUntil, tap, timer, type Observable } from 'rxjs';
 import type { Config, SinkConfig, SourceConfig } from '../config/schema.ts';
 import { ClipwiseError, ConfigError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -37,6 +37,8 @@ export interface AppOptions {
   readonly profile?: PipelineProfile;
   /** Override graceful degradation (default: on when every source is live); `false` = drop only. */
   readonly degrade?: false | DegradeSettings;
+  /** Start source i of n after i·spread/n ms instead of all at once (default 0). */
+  readonly sourceStartSpreadMs?: number;
 }
 
 export interface App {
@@ -163,7 +165,14 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
       });
     }
 
-    const frames$: Observable<Frame> = merge(...sources.map((s) => s.frames$.pipe(takeUntil(stop$))));
+    // Optionally spread the sources' start over a window (the bench: cameras out of phase, as real ones are).
+    const spread = opts.sourceStartSpreadMs ?? 0;
+    const frames$: Observable<Frame> = merge(
+      ...sources.map((s, i) => {
+        const started = spread > 0 && i > 0 ? timer((i * spread) / sources.length).pipe(mergeMap(() => s.frames$)) : s.frames$;
+        return started.pipe(takeUntil(stop$));
+      }),
+    );
     const clipStride = config.pipeline.clip.stride ?? manifest.clip.stride;
     if (Math.abs(config.pipeline.fps - manifest.clip.fps) > 1e-9) {
       log.warn(`pipeline.fps ${config.pipeline.fps} differs from the fps the model was trained at (${manifest.clip.fps}): clips will span a different time than in training`);
