@@ -15,6 +15,7 @@
  * const app = await startApp(config, { logger, profile: profiler });
  * profiler.read().stagesMs; // { clips: 12.3, windows: 4.5, tracker: 2.1, sinks: 0.8, … }
  */
+import { readFileSync } from 'node:fs';
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { PipelineProfile } from '../topology/pipeline.ts';
 
@@ -29,6 +30,20 @@ export interface StageTotals {
   readonly eventLatencyMs: readonly number[];
 }
 
+/**
+ * CPU time of the calling thread (ms) from the kernel's scheduler stats, or wall time where
+ * /proc/thread-self is missing (not Linux).
+ *
+ * @returns a monotonic ms count for this thread
+ */
+export function threadCpuMs(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return performance.now();
+  }
+}
+
 /** A {@link PipelineProfile} that keeps totals; `reset()` starts a new measurement window. */
 export interface StageProfiler extends PipelineProfile {
   read(): StageTotals;
@@ -41,10 +56,11 @@ const DOWNSTREAM = '(downstream)';
 /**
  * Create a profiler to pass as `profile` to `analyse` / `startApp`.
  *
- * @param now - clock in ms (tests pass a fake)
+ * @param now - clock for stage times in ms (tests pass a fake)
+ * @param headClock - clock for head calls; default this thread's CPU time
  * @returns the profiler
  */
-export function createStageProfiler(now: () => number = () => performance.now()): StageProfiler {
+export function createStageProfiler(now: () => number = () => performance.now(), headClock: () => number = threadCpuMs): StageProfiler {
   let stagesMs = new Map<string, number>();
   let head = { ms: 0, calls: 0, windows: 0 };
   let windowLatencyMs: number[] = [];
@@ -98,6 +114,7 @@ export function createStageProfiler(now: () => number = () => performance.now())
         );
       };
     },
+    headClock,
     head(ms, windows) {
       head.ms += ms;
       head.calls += 1;
