@@ -114,11 +114,12 @@ export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
   const capacity = (): number | undefined =>
     busyMs >= MIN_CAPACITY_SAMPLE_MS && busyDone >= 4 ? (busyDone / busyMs) * 1000 : undefined;
   // Unknown rates count as the largest known one: a camera that just appeared is not free.
-  const demandOf = (c: CameraLoad, factor = c.factor): number => {
-    let fallback = 0;
-    for (const o of cameras.values()) fallback = Math.max(fallback, o.baseRate ?? 0);
-    return (c.baseRate ?? fallback) / factor;
+  let fallbackRate = 0;
+  const refreshFallback = (): void => {
+    fallbackRate = 0;
+    for (const o of cameras.values()) fallbackRate = Math.max(fallbackRate, o.baseRate ?? 0);
   };
+  const demandOf = (c: CameraLoad, factor = c.factor): number => (c.baseRate ?? fallbackRate) / factor;
   const totalDemand = (): number => {
     let sum = 0;
     for (const c of cameras.values()) sum += demandOf(c);
@@ -134,14 +135,17 @@ export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
   /** The camera sending the most clips now among those that can still go lower (ties: name order). */
   const busiest = (): [string, CameraLoad] | undefined => {
     let best: [string, CameraLoad] | undefined;
-    for (const entry of [...cameras.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
+    for (const entry of cameras.entries()) {
       if (entry[1].factor >= maxFactor) continue;
-      if (best === undefined || demandOf(entry[1]) > demandOf(best[1])) best = entry;
+      const d = demandOf(entry[1]);
+      const b = best === undefined ? -1 : demandOf(best[1]);
+      if (best === undefined || d > b || (d === b && entry[0] < best[0])) best = entry;
     }
     return best;
   };
 
   const lower = (t: number): void => {
+    refreshFallback();
     const mu = capacity();
     if (mu === undefined) {
       // No capacity measured yet (the backlog built up fast): one step for every camera at the
@@ -172,6 +176,7 @@ export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
       if (entry[1].factor > 1 && (best === undefined || entry[1].factor > best[1].factor)) best = entry;
     }
     if (best === undefined) return;
+    refreshFallback();
     const mu = capacity();
     const [id, c] = best;
     if (mu !== undefined && totalDemand() - demandOf(c) + demandOf(c, c.factor - 1) > headroom * mu) return;
