@@ -515,6 +515,7 @@ export function createFramesSource(options: FramesSourceOptions): FramesSource {
         });
       }
       for (const [state, offset] of states) state.committed = offset;
+      logger.debug('frames offsets committed', { topic, offsets: commits.map((c) => `${c.partition}@${c.offset}`) });
     },
     positions() {
       return [...owned.values()]
