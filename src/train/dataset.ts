@@ -31,6 +31,8 @@ const videoSchema = z.object({
 });
 
 const annotationsSchema = z.object({
+  /** Present in sets written by `clipwise synth`: the set's seed. */
+  seed: z.number().int().optional(),
   classes: z.array(z.string().min(1)).min(2),
   videos: z.array(videoSchema).min(1),
 });
@@ -58,6 +60,8 @@ export interface DatasetVideo {
 /** A loaded set. */
 export interface Dataset {
   readonly dir: string;
+  /** The synth seed of the set, when it says (sets from `clipwise synth`). */
+  readonly seed?: number;
   /** Class names; index 0 is the background class. */
   readonly classes: readonly string[];
   readonly backgroundIndex: number;
@@ -103,7 +107,7 @@ export async function loadDataset(dir: string): Promise<Dataset> {
       parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
     );
   }
-  const { classes, videos } = parsed.data;
+  const { classes, videos, seed } = parsed.data;
   const issues: { path: string; message: string }[] = [];
   const out: DatasetVideo[] = videos.map((v, index) => {
     v.instances.forEach((inst, j) => {
@@ -139,7 +143,7 @@ export async function loadDataset(dir: string): Promise<Dataset> {
       missing.map((m) => ({ path: m, message: 'missing video' })),
     );
   }
-  return { dir, classes, backgroundIndex: 0, videos: out };
+  return { dir, ...(seed !== undefined ? { seed } : {}), classes, backgroundIndex: 0, videos: out };
 }
 
 /**

@@ -40,7 +40,7 @@ const num = (x: number | undefined, d = 3): string => (x === undefined || Number
  */
 export async function writeModelCard(
   path: string,
-  info: { manifest: ModelManifest; options: TrainOptions; summary: TrainSummary; classes: readonly string[] },
+  info: { manifest: ModelManifest; options: TrainOptions; summary: TrainSummary; classes: readonly string[]; dataCommand?: string },
 ): Promise<void> {
   const { manifest: m, options: o, summary: s } = info;
   const cpu = cpus();
@@ -63,6 +63,7 @@ export async function writeModelCard(
     '',
     `Training clips per class (every start frame): ${s.clipsPerClass.map((n, k) => `${info.classes[k]} ${n}`).join(', ')}.`,
     '',
+    ...(info.dataCommand ? ['The set is not committed; it is regenerated (deterministic for its seed, default nuisance settings) by:', '', '```sh', info.dataCommand, '```', ''] : []),
     '## Training command',
     '',
     '```sh',

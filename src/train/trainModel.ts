@@ -517,7 +517,13 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
     totalSeconds: decodeSeconds + st.stage1Seconds + featureSeconds + stage2Seconds + calSeconds,
   };
   await writeFile(join(o.out, 'training.json'), JSON.stringify({ options: publicOptions(o), summary }, null, 2) + '\n');
-  await writeModelCard(join(o.out, 'MODEL_CARD.md'), { manifest, options: o, summary, classes: dataset.classes });
+  await writeModelCard(join(o.out, 'MODEL_CARD.md'), {
+    manifest,
+    options: o,
+    summary,
+    classes: dataset.classes,
+    ...(dataset.seed !== undefined ? { dataCommand: `clipwise synth --out ${o.data} --videos ${dataset.videos.length} --seed ${dataset.seed}` } : {}),
+  });
   model.dispose();
   log(`train: wrote ${o.out} in ${formatDuration((performance.now() - started) / 1000)} (this run)`);
   return summary;
