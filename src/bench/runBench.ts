@@ -34,7 +34,7 @@ import { initRuntime, type BackendName, type BackendRequest } from '../model/run
 import { startApp, type App } from '../topology/app.ts';
 import { measureBackbone, measureFfmpegDecode, measureFrameSource, measureMatMul, type BackboneMeasure } from './micro.ts';
 import { resolveBenchModel } from './model.ts';
-import { createStageProfiler, quantile } from './stageProfiler.ts';
+import { createStageProfiler, quantile, threadCpuMs } from './stageProfiler.ts';
 
 /** Options of {@link runBench}. */
 export interface BenchOptions {
@@ -88,6 +88,8 @@ export interface BenchRun {
   readonly events: number;
   /** ms per inferred clip, by stage (see module doc); `total` = process CPU per clip. */
   readonly stageMs: Readonly<Record<string, number>>;
+  /** ms of CPU per inferred clip by thread: main, workers inside backbone calls, the rest. */
+  readonly threadMs: { readonly main: number; readonly workersInCalls: number; readonly other: number };
   readonly overheadShare: number;
   /** Head time over head + backbone time. */
   readonly headShare: number;
@@ -126,6 +128,8 @@ export interface BenchReport {
   readonly overheadShare: number;
   /** Largest camera count that stayed real time (0: none did). */
   readonly realtimeCameras: number;
+  /** Cameras the machine's cores could serve at the reference run's CPU cost per clip (an upper bound; ignores latency). */
+  readonly cpuBoundCameras: number;
   /** The run the top-level shares come from: the real-time run with the most cameras, else the first. */
   readonly referenceCameras: number;
   readonly rssMB: { readonly start: number; readonly end: number };
@@ -154,6 +158,8 @@ async function effectiveRates(app: App): Promise<number[]> {
 interface Snapshot {
   readonly t: number;
   readonly cpu: NodeJS.CpuUsage;
+  /** CPU ms of the main thread (schedstat). */
+  readonly mainCpu: number;
   readonly pool: ReturnType<App['inference']['profile']>;
   readonly framesIn: number;
   readonly clipsCut: number;
@@ -167,6 +173,7 @@ async function snapshot(app: App): Promise<Snapshot> {
   return {
     t: performance.now(),
     cpu: process.cpuUsage(),
+    mainCpu: threadCpuMs(),
     pool,
     framesIn: await metricSum(app.metrics.framesIn),
     clipsCut: app.stats.clips.emitted,
@@ -322,6 +329,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     headShare: ref.headShare,
     overheadShare: ref.overheadShare,
     realtimeCameras,
+    cpuBoundCameras: Math.floor((cpus().length * 1000) / Math.max(1e-9, (ref.stageMs['total'] ?? 0) * (fps / stride))),
     referenceCameras: ref.cameras,
     rssMB: { start: runs[0]?.rssMB.start ?? 0, end: runs[runs.length - 1]?.rssMB.end ?? 0 },
     tensors: { start: runs[0]?.tensors.start ?? 0, end: runs[runs.length - 1]?.tensors.end ?? 0 },
@@ -387,6 +395,10 @@ function summarise(x: {
   const accounted = Object.values(stages).reduce((acc, v) => acc + v, 0);
   const overhead = Math.max(0, cpuMs - accounted);
   const stageMs = Object.fromEntries([...Object.entries(stages).map(([k, v]) => [k, per(v)]), ['overhead', per(overhead)], ['total', per(cpuMs)]]);
+  // Where the CPU ran: the main thread, the workers inside calls, and everything else (workers
+  // between calls, V8 GC and compiler threads, libuv).
+  const mainCpu = z.mainCpu - a.mainCpu;
+  const threadMs = { main: per(mainCpu), workersInCalls: per(workerCpu), other: per(Math.max(0, cpuMs - mainCpu - workerCpu)) };
   const latencyMs = latency(totals.windowLatencyMs);
   const cut = z.clipsCut - a.clipsCut;
   const dropped = z.dropped - a.dropped;
@@ -407,6 +419,7 @@ function summarise(x: {
     eventLatencyMs: latency(totals.eventLatencyMs),
     events: x.events,
     stageMs,
+    threadMs,
     overheadShare: cpuMs > 0 ? round(overhead / cpuMs) : 0,
     headShare: totals.head.ms + backbone > 0 ? round(totals.head.ms / (totals.head.ms + backbone), 4) : 0,
     backboneGflops: backbone > 0 ? round((x.mflopsPerClip * clips) / backbone) : 0,
@@ -455,7 +468,9 @@ export function formatBenchTable(r: BenchReport): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padStart(widths[i] ?? 0)).join(' | ')} |`;
   const stages = Object.keys(r.runs[0]?.stageMs ?? {});
-  const stageRows = r.runs.map((x) => `| ${x.cameras} | ${stages.map((k) => (x.stageMs[k] ?? 0).toFixed(2)).join(' | ')} |`);
+  const stageRows = r.runs.map(
+    (x) => `| ${x.cameras} | ${stages.map((k) => (x.stageMs[k] ?? 0).toFixed(2)).join(' | ')} | ${[x.threadMs.main, x.threadMs.workersInCalls, x.threadMs.other].map((v) => v.toFixed(2)).join(' | ')} |`,
+  );
   return [
     `clipwise bench: backend ${r.backend}, ${r.workers} worker(s) on ${r.cores} cores, model ${r.model.generated ? 'generated (untrained)' : r.model.dir} ` +
       `(${r.model.mflopsPerClip} MFLOP/clip), clips of ${r.clip.frames} frames at ${r.clip.fps} fps (${r.clip.spanMs} ms), ${r.source} cameras`,
@@ -464,13 +479,13 @@ export function formatBenchTable(r: BenchReport): string {
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...rows.map(line),
     '',
-    'ms of CPU per inferred clip, by stage:',
+    'ms of CPU per inferred clip, by stage, and by thread (main / workers inside calls / the rest):',
     '',
-    `| cams | ${stages.join(' | ')} |`,
-    `|${['cams', ...stages].map(() => '---').join('|')}|`,
+    `| cams | ${stages.join(' | ')} | main | workers | other |`,
+    `|${['cams', ...stages, 'm', 'w', 'o'].map(() => '---').join('|')}|`,
     ...stageRows,
     '',
-    `real-time cameras: ${r.realtimeCameras}; reference run: ${r.referenceCameras} camera(s)`,
+    `real-time cameras: ${r.realtimeCameras} (measured); CPU-bound estimate ${r.cpuBoundCameras} (cores × 1000 / (CPU ms per clip × clips per camera per second), reference run); reference run: ${r.referenceCameras} camera(s)`,
     `backbone: ${r.backboneGflops} GFLOP/s per worker core in the pipeline, ${r.backboneGflopsIsolated} alone; matMul ${r.matmulGflops} GFLOP/s (${r.backend}, same run)`,
     `head share of model time: ${(100 * r.headShare).toFixed(2)}%; overhead share of a clip's CPU: ${(100 * r.overheadShare).toFixed(1)}%`,
     `backends (backbone alone, one thread): ${r.backends.map((b) => `${b.backend} ${b.msPerClip.toFixed(1)} ms/clip (${b.gflops.toFixed(2)} GFLOP/s, matMul ${b.matmulGflops.toFixed(1)})`).join('; ')}` +
