@@ -123,16 +123,40 @@ export const FFMPEG = '/usr/bin/ffmpeg';
 export const VTEST = '/usr/share/doc/opencv-doc/examples/data/vtest.avi';
 
 /**
+ * A 1080p25 H.264 test video (10 s of ffmpeg's testsrc2, like a typical IP camera stream),
+ * encoded once and cached at `path`.
+ *
+ * @param path - where to keep it
+ * @returns the path, or null without ffmpeg (or when encoding fails)
+ */
+export async function hdTestVideo(path: string): Promise<string | null> {
+  if (existsSync(path)) return path;
+  if (!existsSync(FFMPEG)) return null;
+  const tmp = `${path}.part.mp4`;
+  const args = ['-hide_banner', '-nostdin', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1920x1080:rate=25', '-t', '10', '-c:v', 'libx264', '-preset', 'veryfast', '-g', '50', '-pix_fmt', 'yuv420p', tmp];
+  const ok = await new Promise<boolean>((resolve) => {
+    const child = spawn(FFMPEG, args, { stdio: 'ignore' });
+    child.on('error', () => resolve(false));
+    child.on('close', (code) => resolve(code === 0));
+  });
+  if (!ok) return null;
+  const { rename } = await import('node:fs/promises');
+  await rename(tmp, path);
+  return path;
+}
+
+/**
  * CPU cost of decoding a camera with ffmpeg the way the file/RTSP sources do (decode, resample
  * to the analysis rate, scale to the analysis size, RGB24 out), per analysis frame, from
- * ffmpeg's own `-benchmark` user+system time. It runs in a child process, on any free core.
+ * ffmpeg's own `-benchmark` user+system time, one decoder thread. It runs in a child process, on
+ * any free core; every source frame is decoded, whatever the analysis rate.
  *
- * @param size - analysis side; @param fps - analysis rate
+ * @param size - analysis side; @param fps - analysis rate; @param input - video file
  * @returns ms of CPU per delivered frame, or null without ffmpeg or the test video
  */
 export async function measureFfmpegDecode(size: number, fps: number, input = VTEST): Promise<{ msPerFrame: number; frames: number } | null> {
   if (!existsSync(FFMPEG) || !existsSync(input)) return null;
-  const args = ['-hide_banner', '-nostdin', '-benchmark', '-i', input, '-t', '30', '-vf', `fps=${fps},scale=${size}:${size}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+  const args = ['-hide_banner', '-nostdin', '-benchmark', '-threads', '1', '-i', input, '-t', '30', '-vf', `fps=${fps},scale=${size}:${size}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
   return new Promise((resolve) => {
     const child = spawn(FFMPEG, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let bytes = 0;

@@ -32,8 +32,8 @@ import { loadManifest, manifestBackboneConfig } from '../model/clipModel.ts';
 import { backboneComplexity } from '../model/flops.ts';
 import { initRuntime, type BackendName, type BackendRequest } from '../model/runtime.ts';
 import { startApp, type App } from '../topology/app.ts';
-import { measureBackbone, measureFfmpegDecode, measureFrameSource, measureMatMul, type BackboneMeasure } from './micro.ts';
-import { resolveBenchModel } from './model.ts';
+import { hdTestVideo, measureBackbone, measureFfmpegDecode, measureFrameSource, measureMatMul, type BackboneMeasure } from './micro.ts';
+import { GENERATED_MODEL_DIR, resolveBenchModel } from './model.ts';
 import { createStageProfiler, quantile, threadCpuMs } from './stageProfiler.ts';
 
 /** Options of {@link runBench}. */
@@ -134,8 +134,12 @@ export interface BenchReport {
   readonly referenceCameras: number;
   readonly rssMB: { readonly start: number; readonly end: number };
   readonly tensors: { readonly start: number; readonly end: number };
-  /** ms of main-thread CPU per generated frame, and ffmpeg's decode CPU per analysis frame (vtest.avi), null where unavailable. */
-  readonly frameCostMs: { readonly generate: number; readonly ffmpegDecode: number | null };
+  /**
+   * CPU ms per analysis frame: generating a synthetic frame (main thread), and ffmpeg decoding
+   * (one thread, child process) the opencv test video (768×576, 10 fps) and a 1080p25 H.264
+   * stream, null where unavailable. Decode runs outside the analysis process but on the same cores.
+   */
+  readonly frameCostMs: { readonly generate: number; readonly ffmpegDecode: number | null; readonly ffmpegDecodeHd: number | null };
   /** The backbone alone per backend, side by side; `ratio` = slower / faster ms per clip. */
   readonly backends: readonly BackboneMeasure[];
   readonly backendRatio: number | null;
@@ -229,8 +233,17 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   await initRuntime({ backend: runtime.backend });
   const own = backends.find((b) => b.backend === runtime.backend);
   const matmul = own?.matmulGflops ?? (await measureMatMul()).gflops;
-  const frameCost = { generate: await measureFrameSource(source, size, fps), ffmpegDecode: opts.measureDecode === false ? null : ((await measureFfmpegDecode(size, fps))?.msPerFrame ?? null) };
-  log(`frame cost: generate ${frameCost.generate.toFixed(3)} ms, ffmpeg decode ${frameCost.ffmpegDecode?.toFixed(3) ?? 'n/a'} ms (CPU per analysis frame)`);
+  const decode = async (input?: string | null): Promise<number | null> =>
+    opts.measureDecode === false || input === null ? null : ((await measureFfmpegDecode(size, fps, input))?.msPerFrame ?? null);
+  const frameCost = {
+    generate: await measureFrameSource(source, size, fps),
+    ffmpegDecode: await decode(undefined),
+    ffmpegDecodeHd: opts.measureDecode === false ? null : await decode(await hdTestVideo(join(GENERATED_MODEL_DIR, '..', 'bench-1080p25.mp4'))),
+  };
+  log(
+    `frame cost (CPU per analysis frame): generate ${frameCost.generate.toFixed(3)} ms, ffmpeg decode ${frameCost.ffmpegDecode?.toFixed(3) ?? 'n/a'} ms (vtest.avi 768×576@10), ` +
+      `${frameCost.ffmpegDecodeHd?.toFixed(3) ?? 'n/a'} ms (1080p25 H.264)`,
+  );
 
   const runs: BenchRun[] = [];
   let workers = 0;
@@ -333,7 +346,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     referenceCameras: ref.cameras,
     rssMB: { start: runs[0]?.rssMB.start ?? 0, end: runs[runs.length - 1]?.rssMB.end ?? 0 },
     tensors: { start: runs[0]?.tensors.start ?? 0, end: runs[runs.length - 1]?.tensors.end ?? 0 },
-    frameCostMs: { generate: round(frameCost.generate, 4), ffmpegDecode: frameCost.ffmpegDecode === null ? null : round(frameCost.ffmpegDecode, 4) },
+    frameCostMs: {
+      generate: round(frameCost.generate, 4),
+      ffmpegDecode: frameCost.ffmpegDecode === null ? null : round(frameCost.ffmpegDecode, 4),
+      ffmpegDecodeHd: frameCost.ffmpegDecodeHd === null ? null : round(frameCost.ffmpegDecodeHd, 4),
+    },
     backends,
     backendRatio: fastest === undefined ? null : round(Math.max(...backends.map((b) => b.msPerClip)) / fastest, 2),
     command: '',
@@ -490,7 +507,7 @@ export function formatBenchTable(r: BenchReport): string {
     `head share of model time: ${(100 * r.headShare).toFixed(2)}%; overhead share of a clip's CPU: ${(100 * r.overheadShare).toFixed(1)}%`,
     `backends (backbone alone, one thread): ${r.backends.map((b) => `${b.backend} ${b.msPerClip.toFixed(1)} ms/clip (${b.gflops.toFixed(2)} GFLOP/s, matMul ${b.matmulGflops.toFixed(1)})`).join('; ')}` +
       (r.backendRatio !== null ? `; ratio ${r.backendRatio}×` : ''),
-    `frame cost: generate ${r.frameCostMs.generate} ms; ffmpeg decode ${r.frameCostMs.ffmpegDecode ?? 'n/a'} ms CPU per analysis frame`,
+    `CPU per analysis frame: generate ${r.frameCostMs.generate} ms; ffmpeg decode ${r.frameCostMs.ffmpegDecode ?? 'n/a'} ms (768×576@10), ${r.frameCostMs.ffmpegDecodeHd ?? 'n/a'} ms (1080p25 H.264)`,
     `RSS ${r.rssMB.start} → ${r.rssMB.end} MB; tensors ${r.tensors.start} → ${r.tensors.end}`,
     '',
   ].join('\n');
