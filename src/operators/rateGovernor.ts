@@ -18,9 +18,11 @@ export interface RateGovernorOptions {
   readonly highWater?: number;
   /** Target load as a fraction of the measured capacity when rates are lowered. Default 0.8. */
   readonly headroom?: number;
+  /** Inference calls that run at once (workers): capacity = concurrency / time per clip. Default 1. */
+  readonly concurrency?: number;
   /** After lowering rates, wait this long before lowering again (the change needs a clip to show). Default 2000 ms. */
   readonly cooldownMs?: number;
-  /** The queue must stay empty this long before one camera's rate is raised a step. Default 10 000 ms. */
+  /** Inference must stay quiet (queue ≤ highWater/4, oldest clip ≤ half the lag budget) this long before one camera's rate is raised a step. Default 10 000 ms. */
   readonly recoverMs?: number;
   /** Clock (ms). Default `performance.now`. */
   readonly now?: () => number;
@@ -36,11 +38,13 @@ export interface RateGovernor {
   clipCut(cameraId: string): void;
   /** A clip's feature came out of inference. */
   clipDone(cameraId: string): void;
+  /** An inference call of `clips` clips took `ms` (wall time): how capacity is measured. */
+  callDone(clips: number, ms: number): void;
   /** A clip was dropped: `'backpressure'` (the queue overflowed: overload) or a failed call. */
   clipDropped(cameraId: string, reason?: 'backpressure' | 'inference-error'): void;
   /** Wanted factor per camera. */
   factors(): ReadonlyMap<string, number>;
-  /** Clips per second inference sustained while saturated (undefined until measured). */
+  /** Clips per second inference can take now: concurrency / recent time per clip (undefined before a call). */
   capacity(): number | undefined;
 }
 
@@ -55,10 +59,9 @@ interface CameraLoad {
   readonly outstanding: number[];
 }
 
-// Forget old capacity measurements: halve the counters when this much busy time has accrued.
-const CAPACITY_WINDOW_MS = 10_000;
-const MIN_CAPACITY_SAMPLE_MS = 300;
 const RATE_EWMA = 0.3;
+// Time per clip of inference calls, averaged over roughly the last 20 calls.
+const CALL_EWMA = 0.1;
 
 /**
  * Decides each camera's analysis-rate factor from the inference backlog: lower the busiest
@@ -72,12 +75,12 @@ const RATE_EWMA = 0.3;
  * Policy: inference is behind when the oldest clip still waiting for its feature is older than
  * `lagBudgetMs`, or the queue (`queued()`) is at least `highWater` long, or a clip was dropped.
  * Then the governor lowers rates, at most once per `cooldownMs`: it measures
- * inference capacity μ (clips/s completed while the queue was non-empty) and each camera's clip
- * rate at full speed, then raises factors one step at a time on the camera that sends the most
+ * inference capacity μ (concurrency / recent wall time per clip of inference calls: it follows
+ * what the machine gives now, busy or not) and each camera's clip rate at full speed, then raises factors one step at a time on the camera that sends the most
  * clips now (max-min fair: equal cameras end at equal factors) until the total fits
- * `headroom · μ`; before μ is known (300 ms of saturated work) it takes one step on every camera
- * at the lowest factor. After the queue has been
- * empty for `recoverMs`, it lowers the largest factor by one, if the predicted load still fits
+ * `headroom · μ`; before any call has finished it takes one step on every camera at the lowest
+ * factor. After the queue has been
+ * quiet for `recoverMs`, it lowers the largest factor by one, if the predicted load still fits
  * `headroom · μ`. Everything runs inside the calls (no timers); state is a few numbers per camera.
  *
  * @example
@@ -98,9 +101,8 @@ export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
   const { queued, onChange } = options;
 
   const cameras = new Map<string, CameraLoad>();
-  let busyMs = 0;
-  let busyDone = 0;
-  let lastDoneAt: number | undefined;
+  const concurrency = checkInteger('rateGovernor.concurrency', options.concurrency ?? 1, 1);
+  let msPerClip: number | undefined;
   let lastLowerAt = Number.NEGATIVE_INFINITY;
   let lastChangeAt = Number.NEGATIVE_INFINITY;
   let quietSince: number | undefined;
@@ -111,8 +113,7 @@ export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
     if (c === undefined) cameras.set(cameraId, (c = { factor: 1, baseRate: undefined, interval: undefined, lastCutAt: undefined, outstanding: [] }));
     return c;
   };
-  const capacity = (): number | undefined =>
-    busyMs >= MIN_CAPACITY_SAMPLE_MS && busyDone >= 4 ? (busyDone / busyMs) * 1000 : undefined;
+  const capacity = (): number | undefined => (msPerClip === undefined ? undefined : (concurrency * 1000) / Math.max(msPerClip, 1e-3));
   // Unknown rates count as the largest known one: a camera that just appeared is not free.
   let fallbackRate = 0;
   const refreshFallback = (): void => {
@@ -194,8 +195,10 @@ export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
   const evaluate = (): void => {
     const t = now();
     const q = queued();
-    quietSince = q > 0 ? undefined : (quietSince ?? t);
-    const behind = q >= highWater || droppedSinceLower || lag(t) > lagBudgetMs;
+    const age = lag(t);
+    // Quiet: a short queue and fresh clips (a queue that is never quite empty under steady load still counts).
+    quietSince = q <= Math.floor(highWater / 4) && age <= lagBudgetMs / 2 ? (quietSince ?? t) : undefined;
+    const behind = q >= highWater || droppedSinceLower || age > lagBudgetMs;
     if (behind && t - lastLowerAt >= cooldownMs) lower(t);
     else if (quietSince !== undefined && t - quietSince >= recoverMs && t - lastChangeAt >= recoverMs) recover(t);
   };
@@ -216,18 +219,12 @@ export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
     },
     clipDone(cameraId) {
       camera(cameraId).outstanding.shift();
-      const t = now();
-      // Work finished while clips still waited: inference was saturated over that stretch.
-      if (lastDoneAt !== undefined && queued() > 0) {
-        busyMs += t - lastDoneAt;
-        busyDone += 1;
-        if (busyMs > CAPACITY_WINDOW_MS) {
-          busyMs /= 2;
-          busyDone /= 2;
-        }
-      }
-      lastDoneAt = t;
       evaluate();
+    },
+    callDone(clips, ms) {
+      if (!(clips > 0) || !Number.isFinite(ms) || ms < 0) return;
+      const sample = ms / clips;
+      msPerClip = msPerClip === undefined ? sample : msPerClip + CALL_EWMA * (sample - msPerClip);
     },
     clipDropped(cameraId, reason = 'backpressure') {
       camera(cameraId).outstanding.shift();

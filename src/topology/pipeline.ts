@@ -181,6 +181,7 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
           maxQueued: s.maxQueuedClips,
           queued: () => stats.inference.buffered,
           maxFactor,
+          concurrency: s.inferConcurrency,
           // Behind = a clip still waits for its feature one clip span after it was cut.
           ...(s.fps !== undefined ? { lagBudgetMs: (T * 1000) / s.fps } : {}),
           ...(degrade.highWater !== undefined ? { highWater: degrade.highWater } : {}),
@@ -221,7 +222,9 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
   const infer = async (clips: readonly Clip[]): Promise<Float32Array[]> => {
     m?.batchSize.observe(clips.length);
     const stop = m?.inferenceSeconds.startTimer({ backend: deps.backend });
+    const t0 = performance.now();
     const features = await deps.infer(clips);
+    governor?.callDone(clips.length, performance.now() - t0);
     stop?.();
     for (const c of clips) m?.clipsInferred.inc({ camera: c.cameraId });
     return features;

@@ -17,7 +17,7 @@ function rig(opts: Partial<RateGovernorOptions> = {}) {
     onChange: (cam, k, why) => changes.push(`${cam}=${k}:${why}`),
     ...opts,
   });
-  /** Camera clips arrive every `everyMs` (each camera once per period) for `ms`, while inference completes `done` clips per period. */
+  /** Camera clips arrive every `everyMs` (each camera once per period) for `ms`, while inference (one call at a time) completes `done` clips per period. */
   const run = (cameras: readonly string[], everyMs: number, ms: number, done: number): void => {
     const end = state.t + ms;
     while (state.t < end) {
@@ -27,6 +27,7 @@ function rig(opts: Partial<RateGovernorOptions> = {}) {
         if (Math.round(state.t / everyMs) % g.factor(c) === 0) g.clipCut(c);
       }
       for (let i = 0; i < done; i++) g.clipDone(cameras[i % cameras.length] as string);
+      if (done > 0) g.callDone(done, everyMs);
     }
   };
   return { g, state, changes, run };
@@ -41,7 +42,7 @@ test('no backlog: every camera keeps full rate', () => {
 
 test('a backlog lowers the cameras that send the most clips, equal cameras to equal factors, enough to fit the measured capacity', () => {
   const { g, state, run, changes } = rig({ cooldownMs: 1000 });
-  // Capacity: 20 clips/s measured while the queue is non-empty; 6 cameras send 10 clips/s each.
+  // Capacity: 20 clips/s (calls of 2 clips take 100 ms); 6 cameras send 10 clips/s each.
   state.queued = 5;
   run(['a', 'b', 'c', 'd', 'e', 'f'], 100, 3000, 2);
   assert.equal(changes.length, 0, 'a queue below high water changes nothing');
@@ -58,14 +59,17 @@ test('a backlog lowers the cameras that send the most clips, equal cameras to eq
 
 test('a busy camera is lowered before quiet ones', () => {
   const { g, state } = rig({ cooldownMs: 0 });
-  // 'busy' sends a clip every 50 ms, 'calm' every 500 ms; inference, saturated (queue 2),
-  // completes 30 clips/s, so capacity is known when the backlog reaches high water.
+  // 'busy' sends a clip every 50 ms, 'calm' every 500 ms; inference takes 100 ms per call of 3
+  // clips (30 clips/s), so capacity is known when the backlog reaches high water.
   state.queued = 2;
   for (let t = 50; t <= 2000; t += 50) {
     state.t = t;
     g.clipCut('busy');
     if (t % 500 === 0) g.clipCut('calm');
-    if (t % 100 === 0) for (let i = 0; i < 3; i++) g.clipDone('busy');
+    if (t % 100 === 0) {
+      for (let i = 0; i < 3; i++) g.clipDone('busy');
+      g.callDone(3, 100);
+    }
   }
   assert.ok(g.capacity() !== undefined);
   state.queued = 10;
@@ -153,6 +157,18 @@ test('after the queue stays empty for recoverMs, rates come back one step at a t
   assert.ok(demand <= 0.8 * 20 + 1e-9, `recovery stops while the load fits 80% of capacity: ${factors} → ${demand}`);
   // 4 cameras at 10 clips/s can never all return to full rate on 20 clips/s.
   assert.ok(factors.some((k) => k > 1));
+});
+
+test('capacity follows the recent time per clip of inference calls, times the calls that run at once', () => {
+  const { g } = rig({ concurrency: 2 });
+  assert.equal(g.capacity(), undefined);
+  for (let i = 0; i < 50; i++) g.callDone(4, 100); // 25 ms per clip, two at a time
+  assert.ok(Math.abs((g.capacity() as number) - 80) < 1e-6);
+  for (let i = 0; i < 60; i++) g.callDone(4, 200); // the machine got busier: 50 ms per clip
+  assert.ok(Math.abs((g.capacity() as number) - 40) < 1, `follows: ${g.capacity()}`);
+  g.callDone(0, 100); // ignored
+  g.callDone(2, Number.NaN);
+  assert.ok(Math.abs((g.capacity() as number) - 40) < 1);
 });
 
 test('bad options are ConfigErrors', () => {
