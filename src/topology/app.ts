@@ -27,6 +27,9 @@ import { createSourceFor, type SourceHandle } from './sources/fromConfig.ts';
 import { createSinkFor, type EventSink } from './sinks.ts';
 import { createWatermarkTracker } from './watermark.ts';
 
+/** After a stop is asked for, how long sinks keep retrying writes a broker outage blocks. */
+const STOP_RETRY_MS = 30_000;
+
 export interface AppOptions {
   readonly logger: Logger;
   /** Where stdout sinks write (tests pass a buffer). */
@@ -110,8 +113,15 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
       log.info(`metrics on http://${config.metrics.host}:${http.port}/metrics`);
     }
 
+    // Aborted some time after a stop was asked for: a Kafka sink stops retrying an event it
+    // cannot write (broker away) and the process exits non-zero, its offsets left behind it.
+    const giveUp = new AbortController();
     const sinks: EventSink[] = [];
-    for (const s of config.sinks) sinks.push(await createSinkFor(s as SinkConfig, { config, logger: log, metrics, stdout: opts.stdout ?? process.stdout, http }));
+    for (const s of config.sinks) {
+      sinks.push(
+        await createSinkFor(s as SinkConfig, { config, logger: log, metrics, stdout: opts.stdout ?? process.stdout, http, giveUp: giveUp.signal }),
+      );
+    }
     cleanups.push(async () => {
       for (const s of sinks) await s.close();
     });
@@ -213,8 +223,12 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
                 frame: (f: Frame) => tracker.frame(f),
                 window: (w: Window) => tracker.window(w),
                 event: (e: ActionEvent) => {
-                  tracker.event(e);
-                  if (tracker.suppress(e)) return false;
+                  const suppressed = tracker.suppress(e);
+                  // A closed event keeps holding the watermark until every sink has taken
+                  // it (released below): committing past an event not yet written would
+                  // lose it if the process died before the write.
+                  if (e.status === 'open' || suppressed) tracker.event(e);
+                  if (suppressed) return false;
                   return e.status === 'closed' || config.detection.emitOpen;
                 },
               },
@@ -224,8 +238,10 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
       // Each sink is an operator that passes the event on once it has taken it (backpressure).
       (events$: Observable<ActionEvent>) =>
         sinks.reduce((acc, sink) => acc.pipe(opts.profile ? opts.profile.stage('sinks', sink.operator) : sink.operator), events$),
-      tap(() => {
+      tap((e: ActionEvent) => {
         events += 1;
+        // Every sink has taken it: the event no longer holds the Kafka low watermark.
+        if (tracker && e.status === 'closed') tracker.event(e);
       }),
     );
 
@@ -259,6 +275,7 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
         if (stopping) return;
         stopping = true;
         log.info('stopping: draining in-flight clips and closing open events');
+        setTimeout(() => giveUp.abort(), STOP_RETRY_MS).unref();
         stop$.next();
         stop$.complete();
       },

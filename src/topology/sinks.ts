@@ -12,12 +12,13 @@
 import { createWriteStream } from 'node:fs';
 import { concatMap, tap, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Config, SinkConfig } from '../config/schema.ts';
-import { ConfigError } from '../errors.ts';
+import { ClipwiseError, ConfigError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { HttpServer } from '../metrics/server.ts';
 import { writeJsonLines } from '../operators/index.ts';
 import type { ActionEvent } from '../types.ts';
+import { createBackoff, type BackoffOptions } from '../retry.ts';
 import { createActionsSink } from './kafka/actionsSink.ts';
 
 export interface EventSink {
@@ -33,6 +34,14 @@ export interface SinkDeps {
   readonly metrics: Metrics;
   readonly stdout: NodeJS.WritableStream;
   readonly http: HttpServer | undefined;
+  /**
+   * Kafka sink: a write that failed for a retriable reason (broker away) is tried again with
+   * backoff until it succeeds or this signal aborts; then the pipeline fails with the error.
+   * Without a signal, the first failed write fails the pipeline.
+   */
+  readonly giveUp?: AbortSignal;
+  /** Delays between those attempts (default: retry.ts defaults, up to 30 s). */
+  readonly redeliveryBackoff?: BackoffOptions;
 }
 
 /** Build the sink a config entry describes (connecting it where it has a connection). */
@@ -70,10 +79,37 @@ export async function createSinkFor(cfg: SinkConfig, deps: SinkDeps): Promise<Ev
         onProduceError: () => deps.metrics.produceErrors.inc(),
       });
       await sink.connect();
+      const { giveUp, logger } = deps;
+      // Why retry here, beyond the producer's own ~15 s of retries: a broker away for a
+      // minute must not take the analyzer down. The event keeps the Kafka low watermark
+      // behind it until it is written (app.ts), so waiting loses nothing; later events wait
+      // behind it (concatMap) to keep each camera's order.
+      const write = async (e: ActionEvent): Promise<void> => {
+        const backoff = createBackoff(deps.redeliveryBackoff);
+        for (;;) {
+          try {
+            await sink.write(e);
+            return;
+          } catch (err) {
+            if (giveUp === undefined || giveUp.aborted || !(err instanceof ClipwiseError) || !err.retriable) throw err;
+            const delay = backoff.next();
+            logger.warn(`event ${e.id} not written to Kafka (attempt ${backoff.attempt}); trying again in ${delay} ms: ${err.message}`);
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(done, delay);
+              function done(): void {
+                clearTimeout(timer);
+                giveUp?.removeEventListener('abort', done);
+                resolve();
+              }
+              giveUp.addEventListener('abort', done, { once: true });
+            });
+          }
+        }
+      };
       return {
         name: 'kafka',
         operator: concatMap(async (e: ActionEvent) => {
-          await sink.write(e);
+          await write(e);
           return e;
         }),
         close: async () => {

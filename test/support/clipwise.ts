@@ -83,7 +83,12 @@ export function startClipwise(args: readonly string[], options: StartClipwiseOpt
   let out = '';
   let err = '';
   child.stdout?.setEncoding('utf8').on('data', (c: string) => (out += c));
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => (err = (err + c).slice(-limit)));
+  // CLIPWISE_E2E_VERBOSE=1 echoes the children's logs, for debugging a suite.
+  const echo = process.env.CLIPWISE_E2E_VERBOSE === '1' ? (c: string) => process.stderr.write(c.replace(/^(?=.)/gm, `[${args[0] ?? 'clipwise'} ${child.pid}] `)) : undefined;
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => {
+    err = (err + c).slice(-limit);
+    echo?.(c);
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
     child.once('exit', (code, signal) => {
       running.delete(child);

@@ -183,7 +183,10 @@ async function startOnce(options: StartKafkaOptions): Promise<KafkaBroker> {
   ];
 
   // KRaft needs its metadata directory formatted once with a cluster id.
-  const clusterId = randomBytes(16).toString('base64url');
+  // A base64url id can start with '-', which the tool's argument parser takes for an option
+  // (1 start in 64 failed with "argument --cluster-id/-t: expected one argument").
+  let clusterId = randomBytes(16).toString('base64url');
+  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
   const format = spawnSync(java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config], {
     encoding: 'utf8',
     timeout: startTimeoutMs,

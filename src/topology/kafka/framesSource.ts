@@ -100,6 +100,12 @@ export interface FramesSourceOptions extends KafkaConnectionOptions {
   readonly onRejected?: (error: FrameRejectedError, source: FrameSource) => void;
   /** Check at start that the topic exists. Default true. */
   readonly checkTopic?: boolean;
+  /**
+   * {@link FramesSource.connected} turns false when no broker has answered for this long, ms.
+   * Default max(10000, 3 × heartbeatIntervalMs): a healthy member hears from the broker at
+   * least at every heartbeat, even while paused.
+   */
+  readonly contactTimeoutMs?: number;
 }
 
 /** A running frames source. */
@@ -130,6 +136,12 @@ export interface FramesSource {
   positions(): FrameSource[];
   /** The partitions owned now. */
   assignment(): TopicPartition[];
+  /**
+   * True while the member is running and a broker answered one of its requests (fetch,
+   * heartbeat, commit, join) within `contactTimeoutMs` and since its last crash: the
+   * readiness of an analyzer. False before `start()` and after `stop()`.
+   */
+  connected(): boolean;
   stats(): FramesSourceStats;
   /** Leaves the group, disconnects, completes the streams. Idempotent. */
   stop(): Promise<void>;
@@ -183,6 +195,7 @@ const optionsSchema = z.strictObject({
   fetchMaxBytes: z.number().int().positive().optional(),
   onRejected: z.custom<(e: FrameRejectedError, s: FrameSource) => void>((v) => typeof v === 'function').optional(),
   checkTopic: z.boolean().optional(),
+  contactTimeoutMs: z.number().int().positive().optional(),
 });
 
 /**
@@ -433,8 +446,17 @@ export function createFramesSource(options: FramesSourceOptions): FramesSource {
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
     onAssignment(event.payload.memberAssignment);
   });
+  // Broker contact, for readiness: every answered request counts (kafkajs emits REQUEST only
+  // for responses); a crash counts against it until the next answer.
+  const contactTimeoutMs = options.contactTimeoutMs ?? Math.max(10_000, 3 * (options.heartbeatIntervalMs ?? 3_000));
+  let lastContact = 0;
+  let crashedAt = 0;
+  consumer.on(consumer.events.REQUEST, () => {
+    lastContact = Date.now();
+  });
   let fatalCrash: Error | undefined;
   consumer.on(consumer.events.CRASH, (event) => {
+    crashedAt = Date.now();
     const { error, restart } = event.payload;
     logger.error('frames consumer crashed', { topic, groupId, restart, error: error.message });
     if (!restart) fatalCrash = error;
@@ -527,6 +549,9 @@ export function createFramesSource(options: FramesSourceOptions): FramesSource {
     },
     stats() {
       return { queued: queue.length, paused, ...counts };
+    },
+    connected() {
+      return lifecycle === 'running' && lastContact > crashedAt && Date.now() - lastContact < contactTimeoutMs;
     },
     async stop() {
       if (lifecycle === 'stopped') return;

@@ -65,6 +65,8 @@ export interface FfmpegSourceOptions {
   readonly onStall?: (info: StallInfo) => void;
   /** Called after each decoder start. */
   readonly onSpawn?: (info: { readonly pid: number; readonly args: readonly string[] }) => void;
+  /** Called for each source frame the decoder reports as corrupt and drops (metrics). */
+  readonly onCorruptFrame?: (cameraId: string) => void;
   /** Called after each decoder exit, once the process has been reaped. */
   readonly onExit?: (info: ExitInfo) => void;
   /** Wall clock for live pts, epoch ms; injectable for tests. Default `Date.now`. */
@@ -250,7 +252,10 @@ export function createFfmpegSource(options: FfmpegSourceOptions): VideoSource {
       const onStderrLine = (raw: string): void => {
         const line = raw.trimEnd();
         if (line === '') return;
-        if (line.includes('corrupt decoded frame')) counters.corruptFrames += 1;
+        if (line.includes('corrupt decoded frame')) {
+          counters.corruptFrames += 1;
+          options.onCorruptFrame?.(cameraId);
+        }
         tail.push(line.length > MAX_STDERR_LINE ? `${line.slice(0, MAX_STDERR_LINE)}…` : line);
         if (tail.length > tailLines) tail.shift();
       };

@@ -58,6 +58,7 @@ export async function createSourceFor(cfg: SourceConfig, deps: SourceDeps): Prom
         stallTimeoutMs: cfg.type === 'rtsp' ? cfg.stallTimeoutMs : 30_000,
         logger,
         onReconnect: () => metrics.reconnects.inc({ camera: cfg.cameraId }),
+        onCorruptFrame: (camera) => metrics.framesDropped.inc({ camera, reason: 'corrupt' }),
       });
       metrics.effectiveFps.set({ camera: cfg.cameraId }, fps);
       return { name: `${cfg.type}:${cfg.cameraId}`, frames$: src.frames$ };
@@ -102,12 +103,23 @@ export async function createSourceFor(cfg: SourceConfig, deps: SourceDeps): Prom
         logger,
         onRejected: (err) => metrics.deadLetters.inc({ reason: err.reason }),
       });
+      // Readiness follows broker contact (a broker away for a minute must show on /readyz);
+      // not ready until the member has joined and heard from a broker.
+      const topic = cfg.topic ?? k.topics.frames;
+      const readyKey = `kafka: no broker contact for the '${topic}' consumer`;
+      deps.setReady(readyKey, false);
+      const readiness = setInterval(() => deps.setReady(readyKey, src.connected()), 500);
+      readiness.unref();
       return {
-        name: `kafka:${cfg.topic ?? k.topics.frames}`,
+        name: `kafka:${topic}`,
         frames$: src.frames$,
         kafka: src,
-        start: () => src.start(),
+        start: async () => {
+          await src.start();
+          deps.setReady(readyKey, src.connected());
+        },
         async close() {
+          clearInterval(readiness);
           await src.stop();
           await deadLetter.disconnect();
         },
