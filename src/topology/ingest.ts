@@ -63,6 +63,7 @@ export async function startIngest(config: Config, opts: IngestOptions): Promise<
   const http = config.metrics.enabled
     ? await startHttpServer({ registry, port: opts.metricsPort ?? config.metrics.port, host: config.metrics.host, ready: () => ({ ready: connected, reasons: connected ? [] : ['kafka: producer disconnected'] }) })
     : undefined;
+  if (http) log.info(`metrics on http://${config.metrics.host}:${http.port}/metrics`);
 
   // Sources need a manifest only for the frame size; ingest has no model, so make one up.
   const manifest = { clip: { size: opts.size } } as unknown as ModelManifest;
