@@ -22,7 +22,7 @@ export interface RateGovernorOptions {
   readonly concurrency?: number;
   /** After lowering rates, wait this long before lowering again (the change needs a clip to show). Default 2000 ms. */
   readonly cooldownMs?: number;
-  /** Inference must stay quiet (queue ≤ highWater/4, oldest clip ≤ half the lag budget) this long before one camera's rate is raised a step. Default 10 000 ms. */
+  /** Inference must stay quiet (queue ≤ highWater/4, oldest clip ≤ half the lag budget) this long before rates are raised again. Default 10 000 ms. */
   readonly recoverMs?: number;
   /** Clock (ms). Default `performance.now`. */
   readonly now?: () => number;
@@ -44,7 +44,7 @@ export interface RateGovernor {
   clipDropped(cameraId: string, reason?: 'backpressure' | 'inference-error'): void;
   /** Wanted factor per camera. */
   factors(): ReadonlyMap<string, number>;
-  /** Clips per second inference can take now: concurrency / recent time per clip (undefined before a call). */
+  /** Clips per second inference can take now: concurrency / time per clip (median of the last calls; undefined before a call). */
   capacity(): number | undefined;
 }
 
@@ -60,8 +60,9 @@ interface CameraLoad {
 }
 
 const RATE_EWMA = 0.3;
-// Time per clip of inference calls, averaged over roughly the last 20 calls.
-const CALL_EWMA = 0.1;
+// Time per clip of inference calls: the median of the last calls, so a slow first call (kernel
+// setup) or a GC pause does not make the machine look slow for long.
+const CALL_SAMPLES = 15;
 
 /**
  * Decides each camera's analysis-rate factor from the inference backlog: lower the busiest
@@ -79,8 +80,8 @@ const CALL_EWMA = 0.1;
  * what the machine gives now, busy or not) and each camera's clip rate at full speed, then raises factors one step at a time on the camera that sends the most
  * clips now (max-min fair: equal cameras end at equal factors) until the total fits
  * `headroom · μ`; before any call has finished it takes one step on every camera at the lowest
- * factor. After the queue has been
- * quiet for `recoverMs`, it lowers the largest factor by one, if the predicted load still fits
+ * factor. After inference has been quiet for `recoverMs`, it gives rate back the same way in
+ * reverse (largest factors first, one step each) as far as the predicted load still fits
  * `headroom · μ`. Everything runs inside the calls (no timers); state is a few numbers per camera.
  *
  * @example
@@ -102,6 +103,7 @@ export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
 
   const cameras = new Map<string, CameraLoad>();
   const concurrency = checkInteger('rateGovernor.concurrency', options.concurrency ?? 1, 1);
+  const callSamples: number[] = [];
   let msPerClip: number | undefined;
   let lastLowerAt = Number.NEGATIVE_INFINITY;
   let lastChangeAt = Number.NEGATIVE_INFINITY;
@@ -171,18 +173,24 @@ export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
     droppedSinceLower = false;
   };
 
+  /** Raise rates back, largest factors first, as far as the predicted load fits; one step without a capacity estimate. */
   const recover = (t: number): void => {
-    let best: [string, CameraLoad] | undefined;
-    for (const entry of cameras.entries()) {
-      if (entry[1].factor > 1 && (best === undefined || entry[1].factor > best[1].factor)) best = entry;
-    }
-    if (best === undefined) return;
     refreshFallback();
     const mu = capacity();
-    const [id, c] = best;
-    if (mu !== undefined && totalDemand() - demandOf(c) + demandOf(c, c.factor - 1) > headroom * mu) return;
-    set(id, c, c.factor - 1, 'recover', t);
-    quietSince = t;
+    let steps = 0;
+    for (;;) {
+      let best: [string, CameraLoad] | undefined;
+      for (const entry of cameras.entries()) {
+        const [id, c] = entry;
+        if (c.factor > 1 && (best === undefined || c.factor > best[1].factor || (c.factor === best[1].factor && id < best[0]))) best = entry;
+      }
+      if (best === undefined) break;
+      const [id, c] = best;
+      if (mu === undefined ? steps > 0 : totalDemand() - demandOf(c) + demandOf(c, c.factor - 1) > headroom * mu) break;
+      set(id, c, c.factor - 1, 'recover', t);
+      steps++;
+    }
+    if (steps > 0) quietSince = t;
   };
 
   /** Age of the oldest clip still in inference (0 when none). */
@@ -198,7 +206,8 @@ export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
     const age = lag(t);
     // Quiet: a short queue and fresh clips (a queue that is never quite empty under steady load still counts).
     quietSince = q <= Math.floor(highWater / 4) && age <= lagBudgetMs / 2 ? (quietSince ?? t) : undefined;
-    const behind = q >= highWater || droppedSinceLower || age > lagBudgetMs;
+    // Age counts once a call has finished: the first calls (kernel setup) are slow by nature.
+    const behind = q >= highWater || droppedSinceLower || (msPerClip !== undefined && age > lagBudgetMs);
     if (behind && t - lastLowerAt >= cooldownMs) lower(t);
     else if (quietSince !== undefined && t - quietSince >= recoverMs && t - lastChangeAt >= recoverMs) recover(t);
   };
@@ -223,8 +232,10 @@ export function createRateGovernor(options: RateGovernorOptions): RateGovernor {
     },
     callDone(clips, ms) {
       if (!(clips > 0) || !Number.isFinite(ms) || ms < 0) return;
-      const sample = ms / clips;
-      msPerClip = msPerClip === undefined ? sample : msPerClip + CALL_EWMA * (sample - msPerClip);
+      callSamples.push(ms / clips);
+      if (callSamples.length > CALL_SAMPLES) callSamples.shift();
+      const sorted = [...callSamples].sort((a, b) => a - b);
+      msPerClip = sorted[Math.floor(sorted.length / 2)];
     },
     clipDropped(cameraId, reason = 'backpressure') {
       camera(cameraId).outstanding.shift();

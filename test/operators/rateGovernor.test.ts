@@ -119,6 +119,7 @@ test('a clip waiting longer than the lag budget means behind; a burst that drain
     for (const c of ['a', 'b', 'c', 'd']) g.clipCut(c);
     state.t += 300;
     for (const c of ['a', 'b', 'c', 'd']) g.clipDone(c);
+    g.callDone(4, 300);
   }
   assert.deepEqual([...g.factors().values()], [1, 1, 1, 1], 'bursts drain within the budget');
   // Now only half of each burst finishes: the backlog ages past the budget.
@@ -138,7 +139,7 @@ test('factors never exceed maxFactor', () => {
   assert.deepEqual([...g.factors().values()], [3, 3]);
 });
 
-test('after the queue stays empty for recoverMs, rates come back one step at a time, but only while the predicted load fits', () => {
+test('after inference stays quiet for recoverMs, rates come back, largest factors first, only as far as the predicted load fits', () => {
   const { g, state, run, changes } = rig({ cooldownMs: 500, recoverMs: 5000 });
   // Overload: 4 cameras × 10 clips/s against 20 clips/s.
   state.queued = 12;
@@ -150,8 +151,11 @@ test('after the queue stays empty for recoverMs, rates come back one step at a t
   state.queued = 0;
   run(['a', 'b', 'c', 'd'], 100, 4000, 2);
   assert.equal(changes.length, 0, 'nothing before recoverMs');
+  run(['a', 'b', 'c', 'd'], 100, 1100, 2);
+  const firstRecovery = changes.length;
+  assert.ok(firstRecovery >= 2, `one quiet period gives back several steps at once: ${changes}`);
   run(['a', 'b', 'c', 'd'], 100, 40_000, 2);
-  assert.ok(changes.length >= 1 && changes.every((c) => c.endsWith(':recover')));
+  assert.ok(changes.every((c) => c.endsWith(':recover')));
   const factors = [...g.factors().values()];
   const demand = factors.reduce((s, k) => s + 10 / k, 0);
   assert.ok(demand <= 0.8 * 20 + 1e-9, `recovery stops while the load fits 80% of capacity: ${factors} → ${demand}`);
