@@ -29,6 +29,7 @@ import { ConfigError, ShapeError } from '../errors.ts';
 import { FoldClipFrames } from './layers/FoldClipFrames.ts';
 import { GateShiftFuse, gsfChannels } from './layers/GateShiftFuse.ts';
 import { SpatioTemporalAveragePool } from './layers/SpatioTemporalAveragePool.ts';
+import { TemporalDifference } from './layers/TemporalDifference.ts';
 
 /** Options of {@link createBackbone}; every field has a default. */
 export interface BackboneConfig {
@@ -47,6 +48,13 @@ export interface BackboneConfig {
    * Default 0.25: the GSF paper's best value when GSF sits on the main branch (ResNet, Table 4).
    */
   readonly channelRatio?: number;
+  /**
+   * Feed the stem each frame's difference to the previous frame as 3 extra channels
+   * (concat(x_t, x_t − x_{t−1}), zero for a clip's first frame; a {@link TemporalDifference}
+   * layer). Default false, the 1.0.0 architecture. Why: the actors are a few pixels tall on a
+   * static textured scene, so the difference image shows the stem where the motion is.
+   */
+  readonly temporalDifference?: boolean;
 }
 
 /** A {@link BackboneConfig} with every default filled in. */
@@ -60,6 +68,7 @@ export const DEFAULT_BACKBONE_CONFIG: ResolvedBackboneConfig = Object.freeze({
   dim: 256,
   gsfBlocks: 2,
   channelRatio: 0.25,
+  temporalDifference: false,
 });
 
 /**
@@ -96,6 +105,8 @@ export interface InvertedResidualSpec {
 /** The backbone's architecture, derived from a config: what {@link createBackbone} builds. */
 export interface BackboneLayout {
   readonly config: ResolvedBackboneConfig;
+  /** Input channels of the stem conv: 3 (RGB), or 6 with `temporalDifference` (RGB + its frame difference). */
+  readonly stemInChannels: number;
   readonly stemChannels: number;
   /** Spatial side after the stem. */
   readonly stemSize: number;
@@ -132,6 +143,7 @@ export function resolveBackboneConfig(config: BackboneConfig = {}): ResolvedBack
     issues.push({ path: 'gsfBlocks', message: `must be an integer in [0, ${totalBlocks}]` });
   }
   if (!(c.channelRatio > 0 && c.channelRatio <= 1)) issues.push({ path: 'channelRatio', message: 'must be in (0, 1]' });
+  if (typeof c.temporalDifference !== 'boolean') issues.push({ path: 'temporalDifference', message: 'must be true or false' });
   if (issues.length > 0) {
     throw new ConfigError(
       `invalid backbone config: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`,
@@ -185,7 +197,7 @@ export function backboneLayout(config: BackboneConfig = {}): BackboneLayout {
       size = outSize;
     }
   }
-  return { config: cfg, stemChannels, stemSize, blocks, headInChannels: inChannels, finalSize: size };
+  return { config: cfg, stemInChannels: cfg.temporalDifference ? 6 : 3, stemChannels, stemSize, blocks, headInChannels: inChannels, finalSize: size };
 }
 
 function convBnRelu6(
@@ -223,7 +235,8 @@ function pointwise(filters: number, name: string): tfl.layers.Layer {
  * Build the default backbone: input `[N, T, size, size, 3]` float32 RAW RGB in [0, 255],
  * output the clip descriptors `[N, dim]`.
  *
- * Layers: fold frames into the batch → rescale to [−1, 1] → stem 3×3/2 conv → 9 inverted
+ * Layers: fold frames into the batch → rescale to [−1, 1] → [with `temporalDifference`: append
+ * the frame differences as 3 more channels] → stem 3×3/2 conv → 9 inverted
  * residual blocks (1×1 expand, 3×3 depthwise, [GSF in the last `gsfBlocks`], BN, ReLU6, 1×1
  * linear projection, residual where shapes match) → 1×1 conv to `dim` + BN + ReLU6 → average
  * over T, H, W. GSF sits right after the depthwise (spatial) convolution and before its BN, as
@@ -242,6 +255,7 @@ export function createBackbone(config: BackboneConfig = {}): tfl.LayersModel {
   const input = tfl.input({ shape: [cfg.frames, cfg.size, cfg.size, 3], name: 'clip', dtype: 'float32' });
   let x = new FoldClipFrames({ name: 'bb_fold' }).apply(input) as tfl.SymbolicTensor;
   x = tfl.layers.rescaling({ scale: 1 / 127.5, offset: -1, name: 'bb_rescale' }).apply(x) as tfl.SymbolicTensor;
+  if (cfg.temporalDifference) x = new TemporalDifference({ numFrames: cfg.frames, name: 'bb_tdiff' }).apply(x) as tfl.SymbolicTensor;
   x = convBnRelu6(
     x,
     'bb_stem',

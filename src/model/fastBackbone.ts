@@ -30,6 +30,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { ShapeError } from '../errors.ts';
 import { backboneLayout, type BackboneConfig, type InvertedResidualSpec } from './backbone.ts';
+import { frameDifferences } from './layers/TemporalDifference.ts';
 
 /** The compiled forward pass. */
 export interface InferenceBackbone {
@@ -161,6 +162,7 @@ export function compileInferenceBackbone(model: tfl.LayersModel, config: Backbon
     if (b.expand) need.push(`${p}_expand_conv`, `${p}_expand_bn`);
     if (b.gsfChannels > 0) need.push(`${p}_gsf`);
   }
+  if (layout.config.temporalDifference) need.push('bb_tdiff');
   if (!need.every((n) => names.has(n))) return undefined;
   const inputShape = model.inputs[0]?.shape ?? [];
   const { frames: T, size, dim } = layout.config;
@@ -188,7 +190,14 @@ export function compileInferenceBackbone(model: tfl.LayersModel, config: Backbon
   };
 
   try {
-    const stem = keepConv(folded('bb_stem_conv', 'bb_stem_bn'));
+    // With temporal difference the stem kernel is [3, 3, 6, out]: input channels 0–2 see the
+    // frame, 3–5 its difference. Two convolutions on 3 channels each, summed, are the same
+    // function without concatenating channels (a per-pixel copy on wasm).
+    const stemIns = layout.stemInChannels === 6 ? [0, 1, 2] : undefined;
+    const stem = keepConv(folded('bb_stem_conv', 'bb_stem_bn', stemIns));
+    const stemDiff = stemIns
+      ? keep(pick(kernelOf('bb_stem_conv'), [3, 4, 5], range(0, layout.stemChannels), bnFold(model.getLayer('bb_stem_bn')).s))
+      : undefined;
     const head = keepConv(folded('bb_head_conv', 'bb_head_bn'));
     const blocks: Block[] = layout.blocks.map((b) => {
       const p = `bb_b${b.index}`;
@@ -356,7 +365,12 @@ export function compileInferenceBackbone(model: tfl.LayersModel, config: Backbon
         return tf.tidy(() => {
           let h = tf.reshape(clips, [N * T, size, size, 3]) as tf.Tensor4D;
           h = tf.sub(tf.mul(h, 1 / 127.5), 1);
-          h = conv(h, stem, 'relu6', 2);
+          if (stemDiff) {
+            const d = frameDifferences(h, T);
+            h = tf.clipByValue(tf.add(conv(h, stem, 'linear', 2), tf.conv2d(d, stemDiff, 2, 'same')) as tf.Tensor4D, 0, 6);
+          } else {
+            h = conv(h, stem, 'relu6', 2);
+          }
           for (const blk of blocks) h = blk.gsf ? gsfBlock(h, blk) : plainBlock(h, blk);
           h = conv(h, head, 'relu6');
           const [, fh, fw] = h.shape;

@@ -2,18 +2,21 @@
  * Clip descriptors of whole videos with a trained backbone: the input of stage 2 (heads) and
  * of threshold calibration.
  *
- * Why folded: the stream serves the backbone with BatchNorm folded into the convolutions
- * (`createEmbedder`), which changes float rounding slightly; extracting training features
- * with the same folded copy means the heads learn on the numbers they will be served.
+ * Why the served pass: the stream serves the backbone with BatchNorm folded into the
+ * convolutions (`createEmbedder`: the compiled `InferenceBackbone` for the default
+ * architecture, else a `foldBatchNorm` copy), which changes float rounding slightly;
+ * extracting training features with the same pass means the heads learn on the numbers they
+ * will be served (and the compiled pass is also the fastest on wasm).
  *
  * @example
- * const folded = await foldBatchNorm(backbone);
- * const f = await videoFeatures(folded, decoded, { fps: 5, frames: 8, stride: 8 });
+ * const fast = compileInferenceBackbone(backbone, config) ?? (await foldBatchNorm(backbone));
+ * const f = await videoFeatures(fast, decoded, { fps: 5, frames: 8, stride: 8 });
  * f.count; // clips; clip j's descriptor is f.features.subarray(j * f.dim, (j + 1) * f.dim)
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { embedClips } from '../model/backbone.ts';
+import type { InferenceBackbone } from '../model/fastBackbone.ts';
 import { clipsAt } from './clipSampler.ts';
 import type { DecodedVideo } from './decode.ts';
 import { clipCount, type ClipTiming } from './labels.ts';
@@ -31,7 +34,7 @@ export interface VideoFeatures {
 /**
  * Embed every whole clip of a decoded video, starting at frame `offset`.
  *
- * @param backbone an inference backbone (folded or not).
+ * @param backbone a compiled inference backbone, or a layers backbone (folded or not).
  * @param video decoded frames.
  * @param timing frames per clip and stride.
  * @param offset first clip's start frame (default 0: the clips a stream of this file cuts).
@@ -39,21 +42,22 @@ export interface VideoFeatures {
  * @returns the descriptors.
  */
 export async function videoFeatures(
-  backbone: tfl.LayersModel,
+  backbone: tfl.LayersModel | InferenceBackbone,
   video: DecodedVideo,
   timing: ClipTiming,
   offset = 0,
   batch = 8,
 ): Promise<VideoFeatures> {
   const count = clipCount(video.count, timing, offset);
-  const dim = backbone.outputs[0]?.shape[1] ?? 0;
+  const layers = backbone instanceof tfl.LayersModel ? backbone : undefined;
+  const dim = layers ? (layers.outputs[0]?.shape[1] ?? 0) : (backbone as InferenceBackbone).dim;
   const features = new Float32Array(count * dim);
   for (let j = 0; j < count; j += batch) {
     const n = Math.min(batch, count - j);
     const starts = Array.from({ length: n }, (_, i) => offset + (j + i) * timing.stride);
     const x = tf.tensor(clipsAt(video, starts, timing.frames), [n, timing.frames, video.size, video.size, 3]);
     try {
-      const y = embedClips(backbone, x);
+      const y = layers ? embedClips(layers, x) : (backbone as InferenceBackbone).apply(x);
       features.set((await y.data()) as Float32Array, j * dim);
       y.dispose();
     } finally {

@@ -22,6 +22,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { ConfigError } from '../errors.ts';
 import { foldBatchNorm, resolveBackboneConfig, type BackboneConfig } from '../model/backbone.ts';
 import { createClipwiseModel, saveClipwiseModel, type ClipwiseModel, type ModelManifest } from '../model/clipModel.ts';
+import { compileInferenceBackbone } from '../model/fastBackbone.ts';
 import { createHead, HEAD_KINDS, type HeadConfig, type HeadKind } from '../model/heads.ts';
 import { loadLayersModel, saveLayersModel } from '../model/io.ts';
 import { initRuntime } from '../model/runtime.ts';
@@ -202,7 +203,8 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
     } catch {
       log(`train: no checkpoint in ${ckDir}, starting from scratch`);
     }
-    if (state && (state.data !== o.data || state.seed !== o.seed || JSON.stringify(state.backbone) !== JSON.stringify(bbCfg))) {
+    // Resolved on both sides: a checkpoint written before a config field existed has its default.
+    if (state && (state.data !== o.data || state.seed !== o.seed || JSON.stringify(resolveBackboneConfig(state.backbone)) !== JSON.stringify(bbCfg))) {
       throw new ConfigError(
         `--resume: the checkpoint in ${ckDir} was made with other settings (data ${state.data}, seed ${state.seed}); ` +
           'use the same --data, --seed and model sizes, or drop --resume to start over',
@@ -312,7 +314,8 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
 
   // ---- Clip descriptors with the folded backbone (what the stream serves).
   const featDir = join(ckDir, 'features');
-  const folded = await foldBatchNorm(backbone);
+  // The pass the stream serves (createEmbedder): compiled when the architecture allows.
+  const folded = compileInferenceBackbone(backbone, bbCfg) ?? (await foldBatchNorm(backbone));
   const tFeat = performance.now();
   const featureSet = async (videos: readonly LabelledVideo[], tag: string): Promise<FeatureVideo[]> => {
     const out: FeatureVideo[] = [];

@@ -18,6 +18,7 @@ import {
 } from '../../src/model/backbone.ts';
 import { backboneComplexity, gsfComplexity } from '../../src/model/flops.ts';
 import { GateShiftFuse } from '../../src/model/layers/GateShiftFuse.ts';
+import { TemporalDifference } from '../../src/model/layers/TemporalDifference.ts';
 import { loadLayersModel, saveLayersModel } from '../../src/model/io.ts';
 import { ConfigError, ShapeError } from '../../src/errors.ts';
 
@@ -269,4 +270,79 @@ test('foldBatchNorm gives the same descriptors with conv-BN pairs folded', async
     model.dispose();
     fast.dispose();
   }
+});
+
+test('temporalDifference: off by default (1.0.0 layers unchanged); on, the stem sees the frame and its difference', async () => {
+  await initRuntime({ backend: 'cpu' });
+  const plain = createBackbone(SMALL);
+  assert.equal(backboneLayout(SMALL).stemInChannels, 3);
+  assert.ok(!plain.layers.some((l) => l instanceof TemporalDifference), 'no difference layer unless asked for');
+  assert.equal((plain.getLayer('bb_stem_conv').getWeights()[0] as tf.Tensor).shape[2], 3);
+  assert.equal(backboneLayout({}).config.temporalDifference, false);
+
+  const cfg: BackboneConfig = { ...SMALL, gsfBlocks: 0, temporalDifference: true };
+  const model = createBackbone(cfg);
+  assert.equal(backboneLayout(cfg).stemInChannels, 6);
+  const diff = model.getLayer('bb_tdiff');
+  assert.ok(diff instanceof TemporalDifference && diff.numFrames === SMALL.frames);
+  assert.equal(diff.inboundNodes[0]?.inboundLayers[0]?.name, 'bb_rescale');
+  assert.equal(model.getLayer('bb_stem_conv').inboundNodes[0]?.inboundLayers[0]?.name, 'bb_tdiff');
+  const stem = model.getLayer('bb_stem_conv');
+  const [kernel] = stem.getWeights() as [tf.Tensor4D];
+  assert.deepEqual(kernel.shape.slice(0, 3), [3, 3, 6]);
+  assert.throws(() => createBackbone({ temporalDifference: 'yes' as unknown as boolean }), ConfigError);
+
+  // Without GSF the network is per-frame, so only the difference input can make it see order.
+  const x = tf.randomUniform([1, 4, 32, 32, 3], 0, 255);
+  const reversed = tf.reverse(x, 1);
+  const a = embedClips(model, x);
+  const b = embedClips(model, reversed);
+  assert.ok(maxRelDiff(a, b) > 1e-3, 'the difference input makes the descriptor depend on frame order');
+  // A static clip has zero differences: zeroing the difference half of the stem kernel changes
+  // nothing for it, but changes a moving clip's descriptor.
+  const still = tf.tile(tf.slice(x, [0, 0, 0, 0, 0], [1, 1, 32, 32, 3]), [1, 4, 1, 1, 1]);
+  const stillBefore = embedClips(model, still);
+  const movingBefore = embedClips(model, x);
+  const mask = tf.concat([tf.ones([3, 3, 3, kernel.shape[3]]), tf.zeros([3, 3, 3, kernel.shape[3]])], 2);
+  const zeroed = tf.mul(kernel, mask);
+  stem.setWeights([zeroed]);
+  const stillAfter = embedClips(model, still);
+  const movingAfter = embedClips(model, x);
+  assert.ok(maxRelDiff(stillAfter, stillBefore) < 1e-6, 'a static clip does not use the difference channels');
+  assert.ok(maxRelDiff(movingAfter, movingBefore) > 1e-3, 'a moving clip does');
+  tf.dispose([x, reversed, a, b, still, stillBefore, movingBefore, mask, zeroed, stillAfter, movingAfter]);
+  plain.dispose();
+  model.dispose();
+});
+
+test('temporalDifference: every trainable weight gets a gradient, and save/load keeps the outputs', async () => {
+  await initRuntime({ backend: 'cpu' });
+  const cfg: BackboneConfig = { ...SMALL, temporalDifference: true };
+  const model = createBackbone(cfg);
+  randomizeBatchNorm(model);
+  const x = tf.randomUniform([2, 4, 32, 32, 3], 0, 255);
+  const probe = tf.randomNormal([2, 16]);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(model.apply(x, { training: true }) as tf.Tensor, probe)) as tf.Scalar, vars);
+  const dead = vars.filter((v) => {
+    const g = grads[v.name];
+    return !(g !== undefined && tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0] as number) > 0);
+  });
+  assert.deepEqual(dead.map((v) => v.name), []);
+  tf.dispose([value, probe, ...Object.values(grads)]);
+  const dir = await mkdtemp(join(tmpdir(), 'clipwise-backbone-tdiff-'));
+  try {
+    await saveLayersModel(model, dir);
+    const loaded = await loadLayersModel(dir);
+    assert.ok(loaded.getLayer('bb_tdiff') instanceof TemporalDifference);
+    const a = embedClips(model, x);
+    const b = embedClips(loaded, x);
+    assert.deepEqual(Array.from(b.dataSync()), Array.from(a.dataSync()));
+    tf.dispose([a, b]);
+    loaded.dispose();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  x.dispose();
+  model.dispose();
 });

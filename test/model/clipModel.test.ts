@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { initRuntime } from '../../src/model/runtime.ts';
-import { createClipwiseModel, createEmbedder, createWindowHead, loadClipwiseModel, loadManifest, saveClipwiseModel } from '../../src/model/clipModel.ts';
-import { embedClips, preprocessClips } from '../../src/model/backbone.ts';
+import { createClipwiseModel, createEmbedder, createWindowHead, loadClipwiseModel, loadManifest, manifestBackboneConfig, saveClipwiseModel } from '../../src/model/clipModel.ts';
+import { embedClips, preprocessClips, resolveBackboneConfig } from '../../src/model/backbone.ts';
 import { predictWindows } from '../../src/model/heads.ts';
 import { ModelLoadError } from '../../src/errors.ts';
 
@@ -122,4 +122,43 @@ test('a missing, corrupt or mismatched model folder is a ModelLoadError saying w
   await writeFile(weights, bytes.subarray(0, bytes.length - 8));
   await assert.rejects(loadClipwiseModel(dir), (e: unknown) => e instanceof ModelLoadError && /do not belong together/.test(e.message));
   await assert.rejects(loadClipwiseModel(dir, { heads: ['atw'] }), (e: unknown) => e instanceof ModelLoadError && /no 'atw' head/.test(e.message));
+});
+
+test('temporalDifference in the manifest: stored with the backbone config, absent in older manifests (read as off), served by the compiled embedder', async () => {
+  await initRuntime({ backend: 'wasm' });
+  const dir = await mkdtemp(join(tmpdir(), 'cw-model-tdiff-'));
+  const model = createClipwiseModel({ classes: ['background', 'a'], backbone: { ...SMALL, temporalDifference: true }, head: { clips: 5, fusionDim: 8 }, heads: ['gcf'], seed: 5 });
+  await saveClipwiseModel(model, dir);
+  const clips = [clipBytes(3, 4 * 32 * 32 * 3), clipBytes(4, 4 * 32 * 32 * 3)];
+  const x = preprocessClips(clips, 4, 32, 32);
+  const want = embedClips(model.backbone, x);
+  const wantValues = Array.from(want.dataSync());
+  tf.dispose([x, want]);
+  model.dispose();
+  const manifest = await loadManifest(dir);
+  assert.equal(manifest.backbone['temporalDifference'], true);
+  const embedder = await createEmbedder(dir);
+  const got = await embedder.embed(clips, { frames: 4, height: 32, width: 32 });
+  let scale = 0;
+  for (const v of wantValues) scale = Math.max(scale, Math.abs(v));
+  wantValues.forEach((v, i) => assert.ok(Math.abs(v - (got[i] as number)) <= 1e-4 * scale, `descriptor ${i}: ${got[i]} vs ${v}`));
+  embedder.dispose();
+
+  // A manifest written before the field existed (as models/default 1.0.0) loads unchanged: no
+  // difference layer, and its backbone config resolves to temporalDifference = false.
+  const old = await mkdtemp(join(tmpdir(), 'cw-model-old-'));
+  const plain = createClipwiseModel({ classes: ['background', 'a'], backbone: SMALL, head: { clips: 5, fusionDim: 8 }, heads: ['gcf'], seed: 5 });
+  await saveClipwiseModel(plain, old);
+  plain.dispose();
+  const path = join(old, 'manifest.json');
+  const json = JSON.parse(await readFile(path, 'utf8')) as { backbone: Record<string, unknown> };
+  delete json.backbone['temporalDifference'];
+  await writeFile(path, JSON.stringify(json));
+  const loaded = await loadClipwiseModel(old);
+  assert.ok(!loaded.backbone.layers.some((l) => l.name === 'bb_tdiff'));
+  assert.equal(resolveBackboneConfig(manifestBackboneConfig(loaded.manifest)).temporalDifference, false);
+  loaded.dispose();
+  const oldEmbedder = await createEmbedder(old);
+  assert.equal((await oldEmbedder.embed([clips[0] as Uint8Array], { frames: 4, height: 32, width: 32 })).length, 32);
+  oldEmbedder.dispose();
 });
