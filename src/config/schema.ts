@@ -5,6 +5,7 @@
  * typo silently ignored is a camera silently misconfigured. Every object rejects unknown keys.
  */
 import { z } from 'zod';
+import { DEFAULT_BACKOFF } from '../retry.ts';
 
 const cameraId = z
   .string()
@@ -21,11 +22,39 @@ const fileSource = z.strictObject({
   realtime: z.boolean().default(false),
 });
 
+/**
+ * How a lost camera is reconnected: jittered exponential backoff (src/retry.ts), its
+ * defaults those of {@link DEFAULT_BACKOFF}, so a config that says nothing keeps them.
+ */
+const reconnectSchema = z
+  .strictObject({
+    /** Delay before the first retry after a healthy run, ms. */
+    initialMs: z.number().int().nonnegative().default(DEFAULT_BACKOFF.initialMs),
+    /** Cap of any delay, ms (jitter included). */
+    maxMs: z.number().int().positive().default(DEFAULT_BACKOFF.maxMs),
+    /** Growth per failed attempt. */
+    factor: z.number().min(1).max(100).default(DEFAULT_BACKOFF.factor),
+    /** Relative spread in [0, 1], so cameras behind one switch do not reconnect in lockstep. */
+    jitter: z.number().min(0).max(1).default(DEFAULT_BACKOFF.jitter),
+    /** Consecutive failed reconnects before the source fails (and the process exits non-zero); omitted = forever. */
+    maxAttempts: z.number().int().nonnegative().optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.maxMs < r.initialMs) ctx.addIssue({ code: 'custom', path: ['maxMs'], message: `must be >= initialMs (${r.initialMs})` });
+  });
+
 const rtspSource = z.strictObject({
   type: z.literal('rtsp'),
   cameraId,
   url: z.string().regex(/^rtsps?:\/\//, 'must start with rtsp:// or rtsps://'),
+  /** No frame for this long → the decoder is killed and the camera reconnected. */
   stallTimeoutMs: z.number().int().positive().default(10_000),
+  /**
+   * Allowance for the first frame of each connection (connect, probe, key frame); omitted =
+   * the larger of stallTimeoutMs and 10 s, so a short stall timeout does not kill slow starters.
+   */
+  startTimeoutMs: z.number().int().positive().optional(),
+  reconnect: reconnectSchema.prefault({}),
 });
 
 const syntheticSource = z.strictObject({
@@ -174,3 +203,4 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 export type SourceConfig = z.output<typeof sourceSchema>;
 export type SinkConfig = z.output<typeof sinkSchema>;
+export type RtspSourceConfig = z.output<typeof rtspSource>;

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, parseConfig } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/errors.ts';
+import { DEFAULT_BACKOFF } from '../../src/retry.ts';
+import { startClipwise } from '../support/clipwise.ts';
 
 function issuesOf(fn: () => unknown): { path: string; message: string }[] {
   try {
@@ -71,4 +73,61 @@ test('bad YAML and missing files are ConfigErrors', async () => {
   await writeFile(bad, 'sources: [\n  - type: file\n');
   await assert.rejects(loadConfig(bad, {}), (e: unknown) => e instanceof ConfigError && /not valid YAML/.test(e.message));
   await assert.rejects(loadConfig(join(dir, 'none.yaml'), {}), (e: unknown) => e instanceof ConfigError && /cannot read/.test(e.message));
+});
+
+test('rtsp sources get the reconnect and watchdog defaults of today (retry.ts DEFAULT_BACKOFF, 10 s stall)', () => {
+  const cfg = parseConfig({ sources: [{ type: 'rtsp', cameraId: 'a', url: 'rtsp://h/x' }] });
+  const src = cfg.sources[0];
+  assert.ok(src?.type === 'rtsp');
+  assert.equal(src.stallTimeoutMs, 10_000);
+  assert.equal(src.startTimeoutMs, undefined, 'left to the decoder (max of stall timeout and 10 s)');
+  const { maxAttempts, ...backoff } = src.reconnect;
+  assert.deepEqual(backoff, { ...DEFAULT_BACKOFF });
+  assert.equal(maxAttempts, undefined, 'reconnect forever');
+});
+
+test('rtsp reconnect settings are taken per source', () => {
+  const cfg = parseConfig({
+    sources: [
+      { type: 'rtsp', cameraId: 'a', url: 'rtsp://h/a', stallTimeoutMs: 3000, startTimeoutMs: 20_000, reconnect: { initialMs: 100, maxMs: 5000, factor: 3, jitter: 0, maxAttempts: 7 } },
+      { type: 'rtsp', cameraId: 'b', url: 'rtsp://h/b', reconnect: { maxMs: 2000 } },
+    ],
+  });
+  const [a, b] = cfg.sources;
+  assert.ok(a?.type === 'rtsp' && b?.type === 'rtsp');
+  assert.deepEqual({ ...a.reconnect }, { initialMs: 100, maxMs: 5000, factor: 3, jitter: 0, maxAttempts: 7 });
+  assert.equal(a.startTimeoutMs, 20_000);
+  assert.deepEqual({ ...b.reconnect }, { ...DEFAULT_BACKOFF, maxMs: 2000 }, 'unset fields keep their defaults');
+});
+
+test('bad rtsp reconnect values name their field', () => {
+  const bad: readonly [Record<string, unknown>, string][] = [
+    [{ reconnect: { initialMs: -1 } }, 'sources[0].reconnect.initialMs'],
+    [{ reconnect: { maxMs: 0 } }, 'sources[0].reconnect.maxMs'],
+    [{ reconnect: { initialMs: 2000, maxMs: 1000 } }, 'sources[0].reconnect.maxMs'],
+    [{ reconnect: { factor: 0.5 } }, 'sources[0].reconnect.factor'],
+    [{ reconnect: { jitter: 1.5 } }, 'sources[0].reconnect.jitter'],
+    [{ reconnect: { maxAttempts: 2.5 } }, 'sources[0].reconnect.maxAttempts'],
+    [{ reconnect: { initalMs: 100 } }, 'sources[0].reconnect.initalMs'],
+    [{ reconnect: 'fast' }, 'sources[0].reconnect'],
+    [{ stallTimeoutMs: 0 }, 'sources[0].stallTimeoutMs'],
+    [{ startTimeoutMs: 'soon' }, 'sources[0].startTimeoutMs'],
+  ];
+  for (const [fields, path] of bad) {
+    const issues = issuesOf(() => parseConfig({ sources: [{ type: 'rtsp', cameraId: 'a', url: 'rtsp://h/x', ...fields }] }));
+    // A value can break two rules (maxMs: 0 is not positive and below initialMs): one field named.
+    assert.deepEqual([...new Set(issues.map((i) => i.path))], [path], JSON.stringify(fields));
+  }
+  // A cap below the first delay says which first delay it is measured against.
+  const [issue] = issuesOf(() => parseConfig({ sources: [{ type: 'rtsp', cameraId: 'a', url: 'rtsp://h/x', reconnect: { maxMs: 100 } }] }));
+  assert.match(issue?.message ?? '', /initialMs \(500\)/);
+});
+
+test('clipwise run with a bad reconnect value exits 2 naming the field and starts nothing', async () => {
+  const child = startClipwise(['run'], { config: 'sources: [ { type: rtsp, cameraId: cam1, url: "rtsp://127.0.0.1:9/x", reconnect: { jitter: 3 } } ]' });
+  const { code } = await child.exited;
+  const err = child.stderr();
+  assert.equal(code, 2, err);
+  assert.match(err, /sources\[0\]\.reconnect\.jitter/);
+  assert.doesNotMatch(err, /metrics on|clipwise running/, 'nothing was started');
 });

@@ -10,7 +10,7 @@
  * | kafka     | consumer group over the frames topic, bad messages to dead letters  |
  */
 import type { Observable } from 'rxjs';
-import type { Config, SourceConfig } from '../../config/schema.ts';
+import type { Config, RtspSourceConfig, SourceConfig } from '../../config/schema.ts';
 import { ConfigError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
@@ -18,7 +18,7 @@ import type { ModelManifest } from '../../model/clipModel.ts';
 import type { Frame } from '../../types.ts';
 import { createDeadLetterSink } from '../kafka/deadLetterSink.ts';
 import { createFramesSource, type FramesSource } from '../kafka/framesSource.ts';
-import { createFfmpegSource } from './ffmpegSource.ts';
+import { createFfmpegSource, type FfmpegSourceOptions } from './ffmpegSource.ts';
 import { createSceneSource } from './sceneSource.ts';
 import { createSyntheticSource } from './syntheticSource.ts';
 
@@ -41,6 +41,32 @@ export interface SourceHandle {
   close?(): Promise<void>;
 }
 
+/** Watchdog of a file decoder: a local file that yields nothing for this long is broken. */
+const FILE_STALL_TIMEOUT_MS = 30_000;
+
+/**
+ * The watchdog and reconnect policy of an `rtsp` config entry, as decoder options.
+ *
+ * Why a function of its own: the policy is per camera and comes from the config only, so this
+ * mapping is the one place a config field can fail to reach the decoder (tests check it).
+ *
+ * @example
+ * createFfmpegSource({ cameraId, url, fps, width, height, ...rtspDecoderPolicy(cfg) });
+ * @param cfg - a validated `rtsp` source (defaults filled in)
+ * @returns stall and start timeouts, backoff and the reconnect limit for {@link createFfmpegSource}
+ */
+export function rtspDecoderPolicy(
+  cfg: RtspSourceConfig,
+): Pick<FfmpegSourceOptions, 'stallTimeoutMs' | 'startTimeoutMs' | 'backoff' | 'maxReconnects'> {
+  const { initialMs, maxMs, factor, jitter, maxAttempts } = cfg.reconnect;
+  return {
+    stallTimeoutMs: cfg.stallTimeoutMs,
+    ...(cfg.startTimeoutMs !== undefined ? { startTimeoutMs: cfg.startTimeoutMs } : {}),
+    backoff: { initialMs, maxMs, factor, jitter },
+    ...(maxAttempts !== undefined ? { maxReconnects: maxAttempts } : {}),
+  };
+}
+
 /** Build the source a config entry describes. */
 export async function createSourceFor(cfg: SourceConfig, deps: SourceDeps): Promise<SourceHandle> {
   const { config, manifest, logger, metrics } = deps;
@@ -51,11 +77,12 @@ export async function createSourceFor(cfg: SourceConfig, deps: SourceDeps): Prom
     case 'rtsp': {
       const src = createFfmpegSource({
         cameraId: cfg.cameraId,
-        ...(cfg.type === 'file' ? { path: cfg.path, loop: cfg.loop, realtime: cfg.realtime } : { url: cfg.url }),
+        ...(cfg.type === 'file'
+          ? { path: cfg.path, loop: cfg.loop, realtime: cfg.realtime, stallTimeoutMs: FILE_STALL_TIMEOUT_MS }
+          : { url: cfg.url, ...rtspDecoderPolicy(cfg) }),
         fps,
         width: size,
         height: size,
-        stallTimeoutMs: cfg.type === 'rtsp' ? cfg.stallTimeoutMs : 30_000,
         logger,
         onReconnect: () => metrics.reconnects.inc({ camera: cfg.cameraId }),
         onCorruptFrame: (camera) => metrics.framesDropped.inc({ camera, reason: 'corrupt' }),
