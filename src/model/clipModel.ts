@@ -209,12 +209,17 @@ export async function createEmbedder(dir: string): Promise<ClipEmbedder> {
   loaded.dispose();
   const forward = (x: tf.Tensor): tf.Tensor2D => (compiled ? compiled.apply(x) : embedClips(backbone as tfl.LayersModel, x));
   const dim = resolveBackboneConfig(manifestBackboneConfig(manifest)).dim;
+  // wasm copies a tensor's values into its heap when the tensor is made, so one float buffer
+  // serves every call (see preprocessClips); other backends keep a reference and get fresh ones.
+  let scratch: Float32Array | undefined;
   return {
     dim,
     manifest,
     async embed(clips, shape, timing) {
       const t0 = timing ? performance.now() : 0;
-      const x = preprocessClips(clips, shape.frames, shape.height, shape.width);
+      const size = clips.length * shape.frames * shape.height * shape.width * 3;
+      if (tf.getBackend() === 'wasm' && (scratch === undefined || scratch.length < size)) scratch = new Float32Array(size);
+      const x = preprocessClips(clips, shape.frames, shape.height, shape.width, tf.getBackend() === 'wasm' ? scratch : undefined);
       const t1 = timing ? performance.now() : 0;
       try {
         const y = forward(x);
