@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { lastValueFrom, take, toArray } from 'rxjs';
 import { resolveBackboneConfig } from '../model/backbone.ts';
-import { createEmbedder, loadManifest, manifestBackboneConfig } from '../model/clipModel.ts';
+import { createEmbedder, createWindowHead, loadManifest, manifestBackboneConfig } from '../model/clipModel.ts';
 import { backboneComplexity } from '../model/flops.ts';
 import { initRuntime, type BackendName } from '../model/runtime.ts';
 import { createSceneSource } from '../topology/sources/sceneSource.ts';
@@ -95,6 +95,29 @@ export async function measureBackbone(
     return { backend, batch, msPerClip, gflops: backboneComplexity(cfg).mflopsPerClip / msPerClip, matmulGflops: mm.gflops };
   } finally {
     embedder.dispose();
+  }
+}
+
+/**
+ * Time the model's default window head alone on the current backend, on this thread, the
+ * way the pipeline calls it. Why a side measurement: a head call takes about a millisecond,
+ * shorter than the kernel's tick, and a thread's CPU clock read across so short a call reads
+ * low (often zero), so in-pipeline CPU per call cannot give the head's share.
+ *
+ * @param modelDir - model folder
+ * @param opts.batch - windows per call (default 1: cameras' windows rarely complete together)
+ * @param opts.repeats - best of this many (default 20)
+ * @returns ms per window
+ */
+export async function measureHead(modelDir: string, opts: { batch?: number; repeats?: number } = {}): Promise<number> {
+  const head = await createWindowHead(modelDir);
+  try {
+    const batch = opts.batch ?? 1;
+    const windows = Array.from({ length: batch }, (_, w) => Float32Array.from({ length: head.clips * head.dim }, (_, i) => ((i * 7 + w * 13) % 97) / 97));
+    await head.run(windows);
+    return (await bestOf(opts.repeats ?? 20, async () => void (await head.run(windows)))) / batch;
+  } finally {
+    head.dispose();
   }
 }
 

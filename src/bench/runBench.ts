@@ -9,10 +9,12 @@
  * - window latency: from the wall-clock arrival of the last frame of a window's newest clip to
  *   the head result of that window; event latency: same clock, to the event leaving analysis;
  * - stage ms per clip: process CPU split by stage: decode = frame generation (measured on its
- *   own in the same run, times frames generated), preprocess and backbone = worker thread CPU
- *   split by the workers' wall times, head / tracker / sinks / clips (cutting, frame copies) /
- *   windows / rate = exclusive main-thread wall time; overhead = total process CPU − all of
- *   those (RxJS plumbing, batching, worker messages, GC, timers);
+ *   own in the same run, times frames generated), preprocess and backbone = the worker threads'
+ *   whole CPU (running totals, so messages count too) split by the workers' wall times, head /
+ *   tracker / sinks / clips (cutting, frame copies) / windows / rate = exclusive main-thread
+ *   wall time; overhead = total process CPU − all of those (RxJS plumbing, batching, GC, timers);
+ * - head share: the head alone (ms per window, one window per call) over that plus the
+ *   backbone's worker CPU per clip (one new clip per window step);
  * - real time: no clip dropped, no camera's rate lowered, ≥ 95% of cut clips inferred in the
  *   window, and window latency p99 ≤ two clip spans.
  *
@@ -32,7 +34,7 @@ import { loadManifest, manifestBackboneConfig } from '../model/clipModel.ts';
 import { backboneComplexity } from '../model/flops.ts';
 import { initRuntime, type BackendName, type BackendRequest } from '../model/runtime.ts';
 import { startApp, type App } from '../topology/app.ts';
-import { hdTestVideo, measureBackbone, measureFfmpegDecode, measureFrameSource, measureMatMul, type BackboneMeasure } from './micro.ts';
+import { hdTestVideo, measureBackbone, measureFfmpegDecode, measureFrameSource, measureHead, measureMatMul, type BackboneMeasure } from './micro.ts';
 import { GENERATED_MODEL_DIR, resolveBenchModel } from './model.ts';
 import { createStageProfiler, quantile, threadCpuMs } from './stageProfiler.ts';
 
@@ -88,10 +90,13 @@ export interface BenchRun {
   readonly events: number;
   /** ms per inferred clip, by stage (see module doc); `total` = process CPU per clip. */
   readonly stageMs: Readonly<Record<string, number>>;
-  /** ms of CPU per inferred clip by thread: main, workers inside backbone calls, the rest. */
+  /**
+   * ms of CPU per inferred clip by thread: main, the inference workers (whole threads: calls
+   * and messages), the rest (V8 GC and compiler threads, libuv).
+   */
   readonly threadMs: { readonly main: number; readonly workersInCalls: number; readonly other: number };
   readonly overheadShare: number;
-  /** Head time over head + backbone time. */
+  /** Head ms per window (alone, see `headMsPerWindow`) over that + the backbone's worker CPU per clip in this run. */
   readonly headShare: number;
   /** Backbone GFLOP/s per busy worker core in the pipeline (CPU time). */
   readonly backboneGflops: number;
@@ -125,6 +130,8 @@ export interface BenchReport {
   readonly backboneGflopsIsolated: number;
   readonly matmulGflops: number;
   readonly headShare: number;
+  /** The head alone on the main thread's backend: ms per window, one window per call (best of 20). */
+  readonly headMsPerWindow: number;
   readonly overheadShare: number;
   /** Largest camera count that stayed real time (0: none did). */
   readonly realtimeCameras: number;
@@ -233,6 +240,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   await initRuntime({ backend: runtime.backend });
   const own = backends.find((b) => b.backend === runtime.backend);
   const matmul = own?.matmulGflops ?? (await measureMatMul()).gflops;
+  const headMsPerWindow = await measureHead(model.dir);
+  log(`head alone on ${runtime.backend}: ${headMsPerWindow.toFixed(3)} ms per window`);
   const decode = async (input?: string | null): Promise<number | null> =>
     opts.measureDecode === false || input === null ? null : ((await measureFfmpegDecode(size, fps, input))?.msPerFrame ?? null);
   const frameCost = {
@@ -262,7 +271,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
         sinks: [{ type: 'jsonl', path: join(dir, `events-${n}.jsonl`) }],
         metrics: { enabled: false },
       });
-      const profiler = createStageProfiler();
+      // Head calls on the wall clock like the other main-thread stages: a call is shorter than a
+      // scheduler tick, and a thread CPU clock read across it reads low.
+      const profiler = createStageProfiler(undefined, () => performance.now());
       // Cameras start spread over one clip span, so their clips do not all complete at once.
       const app = await startApp(config, {
         logger: quiet,
@@ -315,7 +326,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
         app.stop();
       }
       const { events } = await app.done;
-      const run = summarise({ n, a, z, totals, fps, T, spanMs, mflopsPerClip, frameGenMs: frameCost.generate, minFps, ratesAtEnd, maxRss, series, events, warmupMs: warmedAt });
+      const run = summarise({ n, a, z, totals, fps, T, spanMs, mflopsPerClip, frameGenMs: frameCost.generate, headMsPerWindow, minFps, ratesAtEnd, maxRss, series, events, warmupMs: warmedAt });
       runs.push(run);
       log(
         `${n} camera(s): ${run.clipsPerSec.toFixed(2)} clips/s, window latency p50 ${fmt(run.latencyMs.p50)} p99 ${fmt(run.latencyMs.p99)} ms, ` +
@@ -343,6 +354,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     backboneGflopsIsolated: round(own?.gflops ?? 0),
     matmulGflops: round(matmul, 2),
     headShare: ref.headShare,
+    headMsPerWindow: round(headMsPerWindow, 4),
     overheadShare: ref.overheadShare,
     realtimeCameras,
     cpuBoundCameras: Math.floor((cpus().length * 1000) / Math.max(1e-9, (ref.stageMs['total'] ?? 0) * (fps / stride))),
@@ -381,6 +393,7 @@ function summarise(x: {
   spanMs: number;
   mflopsPerClip: number;
   frameGenMs: number;
+  headMsPerWindow: number;
   minFps: number;
   ratesAtEnd: readonly number[];
   maxRss: number;
@@ -395,7 +408,10 @@ function summarise(x: {
   const cpuMs = (z.cpu.user - a.cpu.user + z.cpu.system - a.cpu.system) / 1000;
   const preWall = z.pool.preprocessMs - a.pool.preprocessMs;
   const bbWall = z.pool.backboneMs - a.pool.backboneMs;
-  const workerCpu = z.pool.workerCpuMs - a.pool.workerCpuMs;
+  // Whole worker threads from their running CPU totals (per-call differences read low, see
+  // WorkerTiming.threadCpuMs); the per-call sum only where totals are missing.
+  const threadTotals = z.pool.workerThreadCpuMs - a.pool.workerThreadCpuMs;
+  const workerCpu = threadTotals > 0 ? threadTotals : z.pool.workerCpuMs - a.pool.workerCpuMs;
   // Worker CPU is measured per call; split it between preprocessing and backbone by wall time.
   const workerMs = workerCpu > 0 ? workerCpu : preWall + bbWall;
   const preprocess = preWall + bbWall > 0 ? (workerMs * preWall) / (preWall + bbWall) : 0;
@@ -441,7 +457,7 @@ function summarise(x: {
     stageMs,
     threadMs,
     overheadShare: cpuMs > 0 ? round(overhead / cpuMs) : 0,
-    headShare: totals.head.ms + backbone > 0 ? round(totals.head.ms / (totals.head.ms + backbone), 4) : 0,
+    headShare: backbone > 0 && clips > 0 ? round(x.headMsPerWindow / (x.headMsPerWindow + backbone / clips), 4) : 0,
     backboneGflops: backbone > 0 ? round((x.mflopsPerClip * clips) / backbone) : 0,
     cpuUtilisation: round(cpuMs / (seconds * 1000 * cpus().length)),
     clipsCut: cut,

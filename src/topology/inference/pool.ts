@@ -46,8 +46,10 @@ export interface InferenceProfile {
   readonly preprocessMs: number;
   /** Wall ms in workers: forward pass and reading descriptors back. */
   readonly backboneMs: number;
-  /** CPU ms of the worker threads in calls (0 where unmeasurable). */
+  /** CPU ms of the worker threads in calls (0 where unmeasurable; reads low, see WorkerTiming). */
   readonly workerCpuMs: number;
+  /** Sum over workers of each one's running thread CPU total (ms) as of its latest call. */
+  readonly workerThreadCpuMs: number;
   /** Live tensors per worker after its latest call, summed. */
   readonly tensors: number;
 }
@@ -56,7 +58,7 @@ export interface InferenceProfile {
 function createProfileTotals(): {
   add(slot: object, clips: number, t: WorkerTiming | undefined): void;
   /** A worker's tensor count before any call (its loaded model). */
-  seed(slot: object, tensors: number): void;
+  seed(slot: object, tensors: number, threadCpuMs?: number): void;
   read(): InferenceProfile;
 } {
   let calls = 0;
@@ -65,6 +67,7 @@ function createProfileTotals(): {
   let backboneMs = 0;
   let workerCpuMs = 0;
   const tensors = new Map<object, number>();
+  const threadCpu = new Map<object, number>();
   return {
     add(slot, n, t) {
       calls += 1;
@@ -73,10 +76,23 @@ function createProfileTotals(): {
       preprocessMs += t.preprocessMs;
       backboneMs += t.backboneMs;
       workerCpuMs += t.cpuMs ?? 0;
+      if (t.threadCpuMs !== undefined) threadCpu.set(slot, t.threadCpuMs);
       tensors.set(slot, t.tensors);
     },
-    seed: (slot, n) => void tensors.set(slot, n),
-    read: () => ({ calls, clips, preprocessMs, backboneMs, workerCpuMs, tensors: [...tensors.values()].reduce((a, b) => a + b, 0) }),
+    seed: (slot, n, cpu) => {
+      tensors.set(slot, n);
+      // A worker's baseline, so its model loading never counts as work of a later window.
+      if (cpu !== undefined) threadCpu.set(slot, cpu);
+    },
+    read: () => ({
+      calls,
+      clips,
+      preprocessMs,
+      backboneMs,
+      workerCpuMs,
+      workerThreadCpuMs: [...threadCpu.values()].reduce((a, b) => a + b, 0),
+      tensors: [...tensors.values()].reduce((a, b) => a + b, 0),
+    }),
   };
 }
 
@@ -135,7 +151,7 @@ export async function createInferencePool(options: InferencePoolOptions): Promis
     const ready = new Promise<{ backend: BackendName; dim: number }>((resolve, reject) => {
       const onMessage = (msg: FromWorker): void => {
         if (msg.type === 'ready') {
-          if (msg.tensors !== undefined) totals.seed(slot, msg.tensors);
+          if (msg.tensors !== undefined) totals.seed(slot, msg.tensors, msg.threadCpuMs);
           resolve({ backend: msg.backend, dim: msg.dim });
         }
         else if (msg.type === 'error' && msg.id === undefined) reject(new InferenceError(`inference worker failed to start: ${msg.message}`, []));

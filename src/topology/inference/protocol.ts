@@ -25,6 +25,13 @@ export interface WorkerTiming {
   readonly backboneMs: number;
   /** CPU ms the worker thread used for the call (undefined where /proc/thread-self is missing). */
   readonly cpuMs: number | undefined;
+  /**
+   * The worker thread's running CPU total (ms) at the end of the call. Why a total and not
+   * only `cpuMs`: the kernel updates a running thread's CPU time at scheduler ticks, so a
+   * difference across one short call reads low by up to a tick (measured: 2.1 ms for a 3 ms
+   * busy loop); differences of this total over a long window are off by one tick at most.
+   */
+  readonly threadCpuMs?: number;
   /** Live tensors in the worker after the call (flat = no leak). */
   readonly tensors: number;
 }
@@ -32,6 +39,6 @@ export interface WorkerTiming {
 export type ToWorker = WorkerInit | WorkerInfer | { readonly type: 'close' };
 
 export type FromWorker =
-  | { readonly type: 'ready'; readonly backend: BackendName; readonly dim: number; readonly tensors?: number }
+  | { readonly type: 'ready'; readonly backend: BackendName; readonly dim: number; readonly tensors?: number; readonly threadCpuMs?: number }
   | { readonly type: 'result'; readonly id: number; readonly features: Float32Array; readonly dim: number; readonly ms: number; readonly timing?: WorkerTiming }
   | { readonly type: 'error'; readonly id?: number; readonly message: string; readonly name: string };

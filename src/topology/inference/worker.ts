@@ -39,7 +39,8 @@ async function handle(msg: ToWorker): Promise<void> {
     case 'init': {
       const rt = await initRuntime({ backend: msg.backend });
       embedder = await createEmbedder(msg.modelDir);
-      send({ type: 'ready', backend: rt.backend, dim: embedder.dim, tensors: tf.memory().numTensors });
+      const cpu = threadCpuMs();
+      send({ type: 'ready', backend: rt.backend, dim: embedder.dim, tensors: tf.memory().numTensors, ...(cpu !== undefined ? { threadCpuMs: cpu } : {}) });
       return;
     }
     case 'infer': {
@@ -56,7 +57,7 @@ async function handle(msg: ToWorker): Promise<void> {
           features,
           dim: embedder.dim,
           ms: performance.now() - t0,
-          timing: { ...timing, cpuMs: cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined, tensors: tf.memory().numTensors },
+          timing: { ...timing, cpuMs: cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined, ...(cpu1 !== undefined ? { threadCpuMs: cpu1 } : {}), tensors: tf.memory().numTensors },
         },
         [features.buffer as ArrayBuffer],
       );
