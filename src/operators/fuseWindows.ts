@@ -26,6 +26,8 @@ export interface FuseWindowsOptions {
   /** Most windows waiting for a call; beyond it the lagging camera's oldest window is dropped. Default 4 × maxBatch. */
   readonly maxQueuedWindows?: number;
   readonly onDrop?: (cameraId: string, reason: BatchDropReason) => void;
+  /** Cameras whose windows may be dropped on overflow (default all); see `RunBatchedOptions.droppable`. */
+  readonly droppable?: (cameraId: string) => boolean;
   /** Failed calls: `'fail'` (default) errors the stream with an InferenceError; `'skip'` drops their windows. */
   readonly onError?: BatchErrorPolicy;
   /** Scheduler of the batch wait (tests). */
@@ -76,6 +78,7 @@ export function fuseWindows(options: FuseWindowsOptions): OperatorFunction<Windo
       maxBatch,
       maxQueued: options.maxQueuedWindows ?? 4 * maxBatch,
       onDrop: options.onDrop,
+      droppable: options.droppable,
       onError: options.onError,
       stats: options.stats,
     }),

@@ -19,6 +19,8 @@ export interface InferBatchesOptions {
   readonly maxBatch?: number;
   /** Called per dropped clip: `'backpressure'` (queue full) or `'inference-error'` (skipped failed call). */
   readonly onDrop?: (cameraId: string, reason: BatchDropReason) => void;
+  /** Cameras whose clips may be dropped on overflow (default all); see `RunBatchedOptions.droppable`. */
+  readonly droppable?: (cameraId: string) => boolean;
   /** Failed calls: `'fail'` (default) errors the stream with an InferenceError; `'skip'` drops their clips. */
   readonly onError?: BatchErrorPolicy;
   /** Updated live: `buffered` = queued clips (≤ maxQueuedClips), `inFlight` = clips dispatched and not yet emitted (≤ concurrency × maxBatch). */
@@ -61,6 +63,7 @@ export function inferBatches(options: InferBatchesOptions): OperatorFunction<rea
     maxBatch: options.maxBatch ?? 8,
     maxQueued: options.maxQueuedClips,
     onDrop: options.onDrop,
+    droppable: options.droppable,
     onError: options.onError,
     stats: options.stats,
   });

@@ -32,6 +32,13 @@ export interface RunBatchedOptions<I extends { readonly cameraId: string }, R, O
   /** Most items waiting for a call; beyond it the lagging camera's oldest item is dropped. */
   readonly maxQueued: number;
   readonly onDrop?: (cameraId: string, reason: BatchDropReason) => void;
+  /**
+   * Whether a camera's items may be dropped when the queue overflows. Default: every camera.
+   * A camera that answers false (an offline source paced by the caller, which stops producing
+   * instead) is never the victim: its items wait, and the queue may then hold more than
+   * `maxQueued` for as long as only such cameras fill it; the caller bounds it by pausing them.
+   */
+  readonly droppable?: (cameraId: string) => boolean;
   /** Default `'fail'`. */
   readonly onError?: BatchErrorPolicy;
   /** Updated live: `buffered` = queued items (≤ maxQueued); `inFlight` = items dispatched and not yet emitted (≤ concurrency × maxBatch). */
@@ -57,7 +64,8 @@ interface Slot<O> {
  * arrive in batches (usually from {@link batchClips}); free call slots take them at once, the
  * rest wait in a queue of at most `maxQueued` items. When the queue overflows, the camera with
  * the most queued items (the lagging one; ties: the one whose oldest item is oldest) loses its
- * oldest item, reported to `onDrop` as `'backpressure'`. When a call slot frees up, the next
+ * oldest item, reported to `onDrop` as `'backpressure'`; cameras that are not `droppable`
+ * (paced offline sources) are never chosen. When a call slot frees up, the next
  * call takes up to `maxBatch` of the oldest queued items of any camera; when several slots are
  * free, the queued items are split evenly over them (lower latency for a burst, same work). Results of one camera
  * are emitted in that camera's arrival order even when calls finish out of order; cameras do
@@ -75,6 +83,7 @@ export function runBatched<I extends { readonly cameraId: string }, R, O>(
   options: RunBatchedOptions<I, R, O>,
 ): OperatorFunction<readonly I[], O> {
   const { name, run, combine, onDrop, stats } = options;
+  const droppable = options.droppable ?? ((): boolean => true);
   const concurrency = checkInteger(`${name}.concurrency`, options.concurrency ?? 1, 1);
   const maxBatch = checkInteger(`${name}.maxBatch`, options.maxBatch, 1);
   const maxQueued = checkInteger(`${name}.maxQueued`, options.maxQueued, 0);
@@ -110,13 +119,16 @@ export function runBatched<I extends { readonly cameraId: string }, R, O>(
         queued++;
       };
 
-      /** Removes the oldest queued item of the camera with the most queued items. */
-      const dropLagging = (): void => {
+      /**
+       * Removes the oldest queued item of the droppable camera with the most queued items.
+       * @returns false when no queued item may be dropped
+       */
+      const dropLagging = (): boolean => {
         let victim: Queued<I>[] | undefined;
         let victimId = '';
         for (const [cameraId, q] of queues) {
           const head = q[0];
-          if (head === undefined) continue;
+          if (head === undefined || !droppable(cameraId)) continue;
           if (
             victim === undefined ||
             q.length > victim.length ||
@@ -126,11 +138,12 @@ export function runBatched<I extends { readonly cameraId: string }, R, O>(
             victimId = cameraId;
           }
         }
-        if (victim === undefined) return;
+        if (victim === undefined) return false;
         victim.shift();
         queued--;
         if (victim.length === 0) queues.delete(victimId);
         drop(victimId, 'backpressure');
+        return true;
       };
 
       /** Takes up to `size` of the oldest queued items, across cameras. */
@@ -272,7 +285,7 @@ export function runBatched<I extends { readonly cameraId: string }, R, O>(
             for (const item of items) enqueue(item);
             // Free slots take items first, so an idle runner never drops.
             pump();
-            while (queued > maxQueued) dropLagging();
+            while (queued > maxQueued && dropLagging());
             levels();
           } catch (err) {
             subscriber.error(err);

@@ -25,6 +25,7 @@ import { createInferencePool, type InferencePool } from './inference/pool.ts';
 import { analyse, createPipelineStats, type DegradeSettings, type PipelineProfile, type PipelineStats } from './pipeline.ts';
 import { createSourceFor, type SourceHandle } from './sources/fromConfig.ts';
 import { createSinkFor, type EventSink } from './sinks.ts';
+import { createPullControl } from './pullControl.ts';
 import { createWatermarkTracker } from './watermark.ts';
 
 /** After a stop is asked for, how long sinks keep retrying writes a broker outage blocks. */
@@ -127,6 +128,9 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
     });
 
     const stop$ = new Subject<void>();
+    // Files and generated cameras read faster than real time wait for the pipeline (lossless);
+    // live cameras are never paced.
+    const pull = createPullControl();
     const sources: SourceHandle[] = [];
     for (const s of config.sources) {
       sources.push(
@@ -135,6 +139,7 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
           manifest,
           logger: log,
           metrics,
+          pull,
           setReady: (key, ok) => (ok ? notReady.delete(key) : notReady.add(key)),
         }),
       );
@@ -197,6 +202,7 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
         backend: runtime.backend,
         metrics,
         stats,
+        pull,
         ...(opts.profile ? { profile: opts.profile } : {}),
         settings: {
           fps: config.pipeline.fps,

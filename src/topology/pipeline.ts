@@ -26,6 +26,7 @@ import {
 } from '../operators/index.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { ActionEvent, Clip, ClipFeature, Frame, Window, WindowDetections, WindowResult } from '../types.ts';
+import type { PullControl, PullWaterMarks } from './pullControl.ts';
 
 /** Tunables of the analysis path (from the config's `pipeline` and `detection` sections). */
 export interface AnalysisSettings {
@@ -106,6 +107,12 @@ export interface AnalysisDeps {
   readonly profile?: PipelineProfile;
   /** Receives the governor when degradation is on (tests and the bench read its factors). */
   readonly onGovernor?: (governor: RateGovernor) => void;
+  /**
+   * Lossless pull for offline sources: the valve the paced sources (files, generated cameras
+   * without `realtime`) share. The pipeline reports its backlog to it and never drops the
+   * clips or windows of a camera it paces. Absent: every source pushes, overflow drops.
+   */
+  readonly pull?: PullControl;
 }
 
 /** Buffer levels of every stage (each bounded; see the operators). */
@@ -148,6 +155,25 @@ export function attentionForDetection(kind: HeadKind, weights: Float32Array): Fl
   }
 }
 
+/**
+ * Clips between the clip cutter and the head's output: in the open batch, queued for or in a
+ * backbone call (or held for order), queued for or in a head call. Paced sources wait on it.
+ */
+export function analysisBacklog(stats: PipelineStats): number {
+  return stats.batches.buffered + stats.inference.buffered + stats.inference.inFlight + stats.fusion.buffered + stats.fusion.inFlight;
+}
+
+/**
+ * Where paced sources stop and resume: half the clip queue (at least two full rounds of
+ * calls, so the workers never starve while a source refills), resume at half of that. A
+ * frame completes at most one clip and a paced source checks the valve after each frame, so
+ * the backlog passes the high-water mark by at most one clip per paced camera.
+ */
+export function pullWaterMarks(s: Pick<AnalysisSettings, 'maxQueuedClips' | 'inferConcurrency' | 'batchClips'>): PullWaterMarks {
+  const highWater = Math.max(1, Math.min(s.maxQueuedClips, Math.max(Math.ceil(s.maxQueuedClips / 2), 2 * s.inferConcurrency * s.batchClips)));
+  return { highWater, lowWater: Math.floor(highWater / 2) };
+}
+
 // Frame arrival times per camera, so an event's latency is measured from the wall-clock
 // arrival of its last frame; a fixed-size ring per camera keeps this bounded.
 const ARRIVALS = 4096;
@@ -167,6 +193,13 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
   const prof = deps.profile;
   const staged = <A, B>(name: string, op: OperatorFunction<A, B>): OperatorFunction<A, B> => (prof ? prof.stage(name, op) : op);
   const arrivedAt = (cameraId: string, seq: number): number | undefined => arrivals.get(cameraId)?.[seq % ARRIVALS];
+
+  // Offline sources wait instead of losing clips: they stop while the backlog is high, and
+  // the bounded queues below never pick their clips to drop. Progress (a result out, a drop)
+  // may reopen the valve.
+  const pull = deps.pull;
+  pull?.watch(() => analysisBacklog(stats), pullWaterMarks(s));
+  const droppable = (camera: string): boolean => !(pull?.paces(camera) ?? false);
 
   // Degrade before dropping: the governor watches the inference queue and lowers the analysis
   // rate of the cameras that send the most clips; adaptFrameRate applies it at clip boundaries.
@@ -260,13 +293,16 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
       maxQueuedClips: s.maxQueuedClips,
       maxBatch: s.batchClips,
       stats: stats.inference,
+      droppable,
       onDrop: (camera, reason) => {
         m?.clipsDropped.inc({ camera, reason });
         governor?.clipDropped(camera, reason);
+        pull?.drained();
       },
     }),
     tap((f: ClipFeature) => {
       governor?.clipDone(f.cameraId);
+      pull?.drained();
       m?.queueDepth.set({ queue: 'inference' }, stats.inference.buffered);
     }),
   );
@@ -274,7 +310,8 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
   return pipe(
     framesToFeatures,
     staged('windows', rollingWindows({ clips: C, minClips: Math.min(s.minClips, C), hop: s.hop, stats: stats.windows })),
-    fuseWindows({ run: toHead, maxBatch: s.batchWindows ?? 16, maxWaitMs: s.batchWaitMs, stats: stats.fusion }),
+    fuseWindows({ run: toHead, maxBatch: s.batchWindows ?? 16, maxWaitMs: s.batchWaitMs, stats: stats.fusion, droppable, onDrop: () => pull?.drained() }),
+    tap(() => pull?.drained()),
     // Here, not after rollingWindows: the tracker below opens events from this window in the
     // same tick, so watermark bookkeeping never sees a window without its events.
     tap((d: WindowResult) => {

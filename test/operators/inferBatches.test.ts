@@ -264,3 +264,28 @@ test('a burst is split evenly over the free call slots, oldest first; a lone fre
   await tick();
   assert.deepEqual(ids(calls[2]?.clips ?? []), ['a4', 'b4', 'c4', 'd4', 'e4']);
 });
+
+test('a camera that is not droppable is never the victim: the lagging droppable camera loses clips instead', async () => {
+  const { calls, infer } = manualInfer();
+  const drops: string[] = [];
+  const stats = createOperatorStats();
+  const input = new Subject<Clip[]>();
+  const out: ClipFeature[] = [];
+  let done = false;
+  input
+    .pipe(inferBatches({ infer, maxQueuedClips: 4, maxBatch: 1, droppable: (c) => c !== 'file', onDrop: (c) => drops.push(c), stats }))
+    .subscribe({ next: (f) => out.push(f), complete: () => (done = true) });
+
+  // 'file' queues the most, but only 'live' may lose clips.
+  input.next([0, 1, 2, 3, 4, 5].map((s) => clip('file', s)));
+  assert.deepEqual(drops, [], 'only non-droppable clips queued: none dropped');
+  assert.equal(stats.buffered, 5, 'the queue holds more than maxQueuedClips while only paced cameras fill it');
+  input.next([clip('live', 0), clip('live', 1)]);
+  assert.deepEqual(drops, ['live', 'live']);
+  input.complete();
+  while (!done) {
+    ok(calls[calls.length - 1]);
+    await tick();
+  }
+  assert.deepEqual(ids(out), ['file0', 'file1', 'file2', 'file3', 'file4', 'file5'], 'every clip of the paced camera, in order');
+});

@@ -13,6 +13,7 @@ import { ConfigError, SourceError } from '../../errors.ts';
 import { createBackoff } from '../../retry.ts';
 import type { BackoffOptions } from '../../retry.ts';
 import type { Frame } from '../../types.ts';
+import type { PullGate } from '../pullControl.ts';
 import { buildFfmpegArgs, detectFfmpegCapabilities, isRtsp } from './ffmpegCommand.ts';
 import type { FfmpegCapabilities } from './ffmpegCommand.ts';
 import { RawFrameParser } from './rawFrameParser.ts';
@@ -52,6 +53,12 @@ export interface FfmpegSourceOptions {
   readonly realtime?: boolean;
   /** File input: start over at end of file instead of completing. */
   readonly loop?: boolean;
+  /**
+   * Pace a file (not `realtime`) by its consumer: while the gate is full, ffmpeg's output is
+   * paused (ffmpeg then blocks on the pipe) instead of frames being pushed into queues that
+   * drop. The stall watchdog sleeps while the source waits. Live inputs cannot wait: refused.
+   */
+  readonly pull?: PullGate;
   /** See `FfmpegArgsOptions.errorDetection`. Default `aggressive`. */
   readonly errorDetection?: 'aggressive' | 'default';
   /** Extra ffmpeg input options (see `FfmpegArgsOptions.extraInputArgs`). */
@@ -126,9 +133,11 @@ type FfmpegChild = ChildProcessByStdio<null, Readable, Readable>;
  * `showinfo` lines on stderr matched to stdout frames across two pipes, for no gain after
  * a constant-rate filter.
  *
- * Frames are pushed as ffmpeg produces them, with no backpressure: live video cannot wait,
- * so slow consumers drop downstream (bounded queues). A file without `realtime` therefore
- * arrives as fast as ffmpeg decodes it (hundreds of frames/s at 112×112).
+ * Live inputs push frames as ffmpeg produces them, with no backpressure: live video cannot
+ * wait, so slow consumers drop downstream (bounded queues). A file without `realtime`
+ * arrives as fast as ffmpeg decodes it (hundreds of frames/s at 112×112) unless it is given
+ * a `pull` gate: then it stops after any frame that finds the gate full (the rest of the pipe
+ * chunk is given back to the stream, which is paused) and goes on when the gate drains.
  *
  * @example
  * const cam = createFfmpegSource({ cameraId: 'gate', url: 'rtsp://10.0.0.7/stream1', fps: 5,
@@ -154,6 +163,8 @@ export function createFfmpegSource(options: FfmpegSourceOptions): VideoSource {
   const tailLines = options.stderrTailLines ?? DEFAULT_STDERR_TAIL;
   const now = options.now ?? Date.now;
   const logger = options.logger;
+  const pull = options.pull;
+  pull?.pace(cameraId);
 
   // Source-level state: outlives subscriptions so numbering never restarts.
   let nextSeq = 0;
@@ -167,6 +178,7 @@ export function createFfmpegSource(options: FfmpegSourceOptions): VideoSource {
     let unsubscribed = false;
     let child: FfmpegChild | undefined;
     let retryTimer: NodeJS.Timeout | undefined;
+    let cancelWait: (() => void) | undefined;
     // Frames delivered before this subscription (an earlier one failed): mark the seam.
     let gapPending = nextSeq > 0;
     let failedRuns = 0;
@@ -214,10 +226,32 @@ export function createFfmpegSource(options: FfmpegSourceOptions): VideoSource {
       let watchdog = setTimeout(onStall, startTimeoutMs);
       if (proc.pid !== undefined) options.onSpawn?.({ pid: proc.pid, args });
 
+      /** Pull: give back what was not read, pause the pipe, and sleep the watchdog until the gate drains. */
+      const hold = (gate: PullGate, rest: Buffer): void => {
+        proc.stdout.pause();
+        // After pause(): unshifting into a flowing stream would re-emit the bytes at once.
+        if (rest.length > 0) proc.stdout.unshift(rest);
+        clearTimeout(watchdog);
+        cancelWait = gate.whenDrained(() => {
+          cancelWait = undefined;
+          if (unsubscribed || child !== proc) return;
+          watchdog = setTimeout(onStall, runFrames === 0 ? startTimeoutMs : options.stallTimeoutMs);
+          proc.stdout.resume();
+        });
+      };
+
       proc.stdout.on('data', (chunk: Buffer) => {
-        parser.push(chunk, (data) => {
+        if (cancelWait !== undefined) {
+          // Still waiting, yet data: Node resumes a child's paused stdio when the child exits
+          // (child_process flushStdio). Put it back; the drain resumes the pipe.
+          proc.stdout.pause();
+          proc.stdout.unshift(chunk);
+          return;
+        }
+        let wait = false;
+        const used = parser.push(chunk, (data) => {
           // After a stall verdict or unsubscribe, late bytes are drained, not delivered.
-          if (unsubscribed || endReason !== 'exit') return;
+          if (unsubscribed || endReason !== 'exit') return true;
           lastFrameAt = now();
           if (runFrames === 0) {
             backoff.reset();
@@ -239,7 +273,10 @@ export function createFfmpegSource(options: FfmpegSourceOptions): VideoSource {
           nextSeq += 1;
           gapPending = false;
           subscriber.next(frame);
+          wait = pull !== undefined && !unsubscribed && pull.full();
+          return !wait;
         });
+        if (wait && pull !== undefined) hold(pull, chunk.subarray(used));
       });
 
       // Always drained: ffmpeg blocks once the stderr pipe buffer (64 KiB) is full.
@@ -376,7 +413,14 @@ export function createFfmpegSource(options: FfmpegSourceOptions): VideoSource {
     return () => {
       unsubscribed = true;
       clearTimeout(retryTimer);
-      if (child !== undefined) terminate(child, killGraceMs);
+      cancelWait?.();
+      cancelWait = undefined;
+      if (child !== undefined) {
+        // A paused pipe never reaches its end, and the child's 'close' (our reaping) waits
+        // for it: let it flow (the bytes are discarded) while ffmpeg is terminated.
+        child.stdout.resume();
+        terminate(child, killGraceMs);
+      }
     };
   });
 
@@ -426,6 +470,9 @@ function validate(options: FfmpegSourceOptions): void {
   if ((options.url === undefined) === (options.path === undefined)) issues.push({ path: 'url|path', message: 'exactly one of url and path is required' });
   if (options.url === '' || options.path === '') issues.push({ path: 'url|path', message: 'must not be empty' });
   if (options.url !== undefined && options.loop === true) issues.push({ path: 'loop', message: 'only file sources loop' });
+  if (options.pull !== undefined && (options.url !== undefined || options.realtime === true)) {
+    issues.push({ path: 'pull', message: 'only files read faster than real time can wait for their consumer' });
+  }
   positive('fps', options.fps, false);
   positive('width', options.width, true);
   positive('height', options.height, true);

@@ -8,6 +8,10 @@
  * | synthetic | moving shapes generated in JS (tests, load)                         |
  * | scene     | the action benchmark's renderer in JS (the no-dependency demo)      |
  * | kafka     | consumer group over the frames topic, bad messages to dead letters  |
+ *
+ * Offline entries (file, synthetic and scene without `realtime`) are paced by `deps.pull`
+ * when one is given: they wait for the pipeline instead of having clips dropped. Live ones
+ * (rtsp, `realtime`, kafka) never wait.
  */
 import type { Observable } from 'rxjs';
 import type { Config, RtspSourceConfig, SourceConfig } from '../../config/schema.ts';
@@ -16,6 +20,7 @@ import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import type { ModelManifest } from '../../model/clipModel.ts';
 import type { Frame } from '../../types.ts';
+import type { PullGate } from '../pullControl.ts';
 import { createDeadLetterSink } from '../kafka/deadLetterSink.ts';
 import { createFramesSource, type FramesSource } from '../kafka/framesSource.ts';
 import { createFfmpegSource, type FfmpegSourceOptions } from './ffmpegSource.ts';
@@ -29,6 +34,8 @@ export interface SourceDeps {
   readonly metrics: Metrics;
   /** Report a readiness condition (e.g. `kafka:frames` false while the broker is away). */
   readonly setReady: (key: string, ok: boolean) => void;
+  /** Lossless pull for the offline entries (see module doc); absent = every source pushes. */
+  readonly pull?: PullGate;
 }
 
 export interface SourceHandle {
@@ -70,6 +77,8 @@ export function rtspDecoderPolicy(
 /** Build the source a config entry describes. */
 export async function createSourceFor(cfg: SourceConfig, deps: SourceDeps): Promise<SourceHandle> {
   const { config, manifest, logger, metrics } = deps;
+  // Only what can wait is paced: a live camera keeps the drop/degrade path.
+  const pull = cfg.type !== 'rtsp' && cfg.type !== 'kafka' && !cfg.realtime && deps.pull !== undefined ? { pull: deps.pull } : {};
   const size = manifest.clip.size;
   const fps = config.pipeline.fps;
   switch (cfg.type) {
@@ -78,7 +87,7 @@ export async function createSourceFor(cfg: SourceConfig, deps: SourceDeps): Prom
       const src = createFfmpegSource({
         cameraId: cfg.cameraId,
         ...(cfg.type === 'file'
-          ? { path: cfg.path, loop: cfg.loop, realtime: cfg.realtime, stallTimeoutMs: FILE_STALL_TIMEOUT_MS }
+          ? { path: cfg.path, loop: cfg.loop, realtime: cfg.realtime, stallTimeoutMs: FILE_STALL_TIMEOUT_MS, ...pull }
           : { url: cfg.url, ...rtspDecoderPolicy(cfg) }),
         fps,
         width: size,
@@ -99,12 +108,13 @@ export async function createSourceFor(cfg: SourceConfig, deps: SourceDeps): Prom
         seed: cfg.seed,
         ...(cfg.seconds !== undefined ? { frames: Math.round(cfg.seconds * fps) } : {}),
         realtime: cfg.realtime,
+        ...pull,
       });
       metrics.effectiveFps.set({ camera: cfg.cameraId }, fps);
       return { name: `synthetic:${cfg.cameraId}`, frames$: src.frames$ };
     }
     case 'scene': {
-      const src = createSceneSource({ cameraId: cfg.cameraId, seed: cfg.seed, seconds: cfg.seconds, fps, width: size, height: size, realtime: cfg.realtime });
+      const src = createSceneSource({ cameraId: cfg.cameraId, seed: cfg.seed, seconds: cfg.seconds, fps, width: size, height: size, realtime: cfg.realtime, ...pull });
       logger.info(
         `scene camera ${cfg.cameraId}: ${cfg.seconds}s generated video (seed ${cfg.seed}); it shows ${src.instances
           .map((i) => `${i.class} ${i.start.toFixed(1)}-${i.end.toFixed(1)}s`)

@@ -39,10 +39,15 @@ export class RawFrameParser {
   /**
    * Consumes one chunk and calls `onFrame` for each frame it completes, in order.
    *
+   * Why it can stop early: a paced source must not hand out the rest of a chunk once its
+   * consumer is full; it gives the unconsumed bytes back to the stream and pauses it.
+   *
    * @param chunk - the next bytes of the stream
-   * @param onFrame - receives each complete frame (a fresh buffer the callee may keep)
+   * @param onFrame - receives each complete frame (a fresh buffer the callee may keep);
+   *   returning `false` (exactly) stops right after that frame
+   * @returns bytes of `chunk` consumed (`chunk.length` unless `onFrame` stopped it)
    */
-  push(chunk: Uint8Array, onFrame: (frame: Uint8Array) => void): void {
+  push(chunk: Uint8Array, onFrame: (frame: Uint8Array) => unknown): number {
     let offset = 0;
     while (offset < chunk.length) {
       const frame = (this.current ??= new Uint8Array(this.frameBytes));
@@ -53,9 +58,10 @@ export class RawFrameParser {
       if (this.filled === this.frameBytes) {
         this.current = undefined;
         this.filled = 0;
-        onFrame(frame);
+        if (onFrame(frame) === false) return offset;
       }
     }
+    return offset;
   }
 
   /**

@@ -11,7 +11,9 @@ import { Observable, asyncScheduler, type SchedulerAction, type SchedulerLike } 
 import { planVideo } from '../../synth/plan.ts';
 import { createVideoRenderer } from '../../synth/render.ts';
 import type { SynthInstance } from '../../synth/spec.ts';
+import { ConfigError } from '../../errors.ts';
 import type { Frame } from '../../types.ts';
+import type { PullGate } from '../pullControl.ts';
 import { resizeRgb } from './resizeRgb.ts';
 import type { SourceStats, VideoSource } from './source.ts';
 
@@ -25,6 +27,8 @@ export interface SceneSourceOptions {
   readonly height: number;
   /** Pace frames like a live camera. */
   readonly realtime?: boolean;
+  /** Not `realtime`: produce only while the gate is open (see syntheticSource's `pull`). */
+  readonly pull?: PullGate;
   readonly scheduler?: SchedulerLike;
 }
 
@@ -35,6 +39,11 @@ export interface SceneSource extends VideoSource {
 
 /** Create the scene camera (see module doc). */
 export function createSceneSource(options: SceneSourceOptions): SceneSource {
+  const pull = options.pull;
+  if (pull !== undefined && options.realtime === true) {
+    throw new ConfigError(`scene camera ${options.cameraId}: a realtime camera cannot wait for its consumer`, [{ path: 'pull', message: 'only without realtime' }]);
+  }
+  pull?.pace(options.cameraId);
   const spec = planVideo(options.seed, { minSeconds: options.seconds, maxSeconds: options.seconds });
   const scheduler = options.scheduler ?? asyncScheduler;
   const count = Math.floor(spec.durationSeconds * options.fps);
@@ -52,17 +61,34 @@ export function createSceneSource(options: SceneSourceOptions): SceneSource {
       delivered += 1;
       k += 1;
     };
-    return scheduler.schedule(function (this: SchedulerAction<undefined>) {
+    let cancelWait: (() => void) | undefined;
+    const run = scheduler.schedule(function (this: SchedulerAction<undefined>) {
       // Non-realtime: emit in small bursts and yield, so a stop request is seen promptly.
       const burst = options.realtime ? 1 : 8;
-      for (let n = 0; n < burst && k < count && !subscriber.closed; n++) emitOne();
+      let full = false;
+      for (let n = 0; n < burst && k < count && !subscriber.closed && !full; n++) {
+        emitOne();
+        full = pull?.full() ?? false;
+      }
       if (k >= count) {
         subscriber.complete();
+        return;
+      }
+      if (subscriber.closed) return;
+      if (full && pull !== undefined) {
+        cancelWait = pull.whenDrained(() => {
+          cancelWait = undefined;
+          if (!subscriber.closed) this.schedule(undefined, 0);
+        });
         return;
       }
       const due = options.realtime ? Math.max(0, startedAt + (k * 1000) / options.fps - scheduler.now()) : 0;
       this.schedule(undefined, due);
     }, 0);
+    return () => {
+      cancelWait?.();
+      run.unsubscribe();
+    };
   });
   const stats = (): SourceStats => ({ frames: delivered, reconnects: 0, stalls: 0, corruptFrames: 0, loops: 0, spawns: 0, pid: undefined });
   return { cameraId: options.cameraId, frames$, stats, instances: spec.instances };

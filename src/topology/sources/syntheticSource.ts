@@ -7,6 +7,7 @@ import { Observable, asyncScheduler } from 'rxjs';
 import type { SchedulerAction, SchedulerLike } from 'rxjs';
 import { ConfigError } from '../../errors.ts';
 import type { Frame } from '../../types.ts';
+import type { PullGate } from '../pullControl.ts';
 import type { SourceStats, VideoSource } from './source.ts';
 
 /** Options of {@link createSyntheticSource}. */
@@ -26,6 +27,11 @@ export interface SyntheticSourceOptions {
    * an endless source cannot starve the event loop.
    */
   readonly realtime?: boolean;
+  /**
+   * Not `realtime`: produce only while the gate is open (stop after any frame that finds it
+   * full, go on when it drains), so a slow consumer is waited for instead of overrun.
+   */
+  readonly pull?: PullGate;
   /** Where emissions are scheduled; default `asyncScheduler` (virtual under `TestScheduler.run`). */
   readonly scheduler?: SchedulerLike;
   /** Number of moving shapes. Default 3. */
@@ -86,6 +92,8 @@ export function createSyntheticSource(options: SyntheticSourceOptions): VideoSou
   const gaps = [...new Set(options.gapsBefore ?? [])].filter((i) => i > 0).sort((a, b) => a - b);
   let scene: Scene | undefined;
   const counters = { frames: 0 };
+  const pull = options.pull;
+  pull?.pace(cameraId);
 
   /** Media time of frame i: its index time plus the outages before it. */
   const ptsOf = (index: number): number => {
@@ -131,11 +139,26 @@ export function createSyntheticSource(options: SyntheticSourceOptions): VideoSou
         this.schedule(undefined, Math.max(0, dueAt - scheduler.now()));
       }, 0);
     }
-    return scheduler.schedule(function (this: SchedulerAction<undefined>) {
-      for (let n = 0; n < SYNTHETIC_BATCH && index < total && !subscriber.closed; n += 1) emit();
+    let cancelWait: (() => void) | undefined;
+    const run = scheduler.schedule(function (this: SchedulerAction<undefined>) {
+      let full = false;
+      for (let n = 0; n < SYNTHETIC_BATCH && index < total && !subscriber.closed && !full; n += 1) {
+        emit();
+        full = pull?.full() ?? false;
+      }
       if (index >= total) subscriber.complete();
-      else if (!subscriber.closed) this.schedule(undefined, 0);
+      else if (subscriber.closed) return;
+      else if (full && pull !== undefined) {
+        cancelWait = pull.whenDrained(() => {
+          cancelWait = undefined;
+          if (!subscriber.closed) this.schedule(undefined, 0);
+        });
+      } else this.schedule(undefined, 0);
     }, 0);
+    return () => {
+      cancelWait?.();
+      run.unsubscribe();
+    };
   });
 
   return {
@@ -248,6 +271,7 @@ function validate(options: SyntheticSourceOptions): void {
   if (options.shapes !== undefined) check('shapes', Number.isInteger(options.shapes) && options.shapes >= 0, `must be an integer >= 0, got ${options.shapes}`);
   if (options.gapMs !== undefined) check('gapMs', Number.isFinite(options.gapMs) && options.gapMs >= 0, `must be >= 0, got ${options.gapMs}`);
   for (const gap of options.gapsBefore ?? []) check('gapsBefore', Number.isInteger(gap) && gap >= 0, `must hold integers >= 0, got ${gap}`);
+  if (options.pull !== undefined) check('pull', options.realtime !== true, 'a realtime camera cannot wait for its consumer');
   if (issues.length > 0) {
     throw new ConfigError(`invalid synthetic source options for camera ${options.cameraId}: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, issues);
   }

@@ -67,3 +67,23 @@ test('a non-positive frame size is a shape error', () => {
   assert.throws(() => new RawFrameParser(0), ShapeError);
   assert.throws(() => new RawFrameParser(2.5), ShapeError);
 });
+
+test('onFrame returning false stops right after that frame; feeding the rest later loses nothing', () => {
+  const frameBytes = 12;
+  const bytes = stream(frameBytes, 5);
+  const parser = new RawFrameParser(frameBytes);
+  const frames: Uint8Array[] = [];
+  // One chunk holding half a frame, then frames 0..3 and a half: stop after the 2nd frame.
+  const first = bytes.subarray(0, 6);
+  assert.equal(parser.push(first, (f) => void frames.push(f)), 6);
+  const chunk = bytes.subarray(6, 4 * frameBytes + 6);
+  const used = parser.push(chunk, (f) => frames.push(f) < 2);
+  assert.equal(used, 2 * frameBytes - 6, 'consumed up to the end of the second frame');
+  assert.equal(frames.length, 2);
+  assert.equal(parser.pendingBytes, 0, 'nothing half-read is kept when it stops');
+  // The caller gives the unread bytes back (the stream's unshift) and later the rest.
+  assert.equal(parser.push(chunk.subarray(used), (f) => void frames.push(f)), chunk.length - used);
+  parser.push(bytes.subarray(4 * frameBytes + 6), (f) => void frames.push(f));
+  assert.equal(frames.length, 5);
+  frames.forEach((f, i) => assert.deepEqual(f, bytes.subarray(i * frameBytes, (i + 1) * frameBytes)));
+});

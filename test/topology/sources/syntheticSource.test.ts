@@ -6,6 +6,7 @@ import { createSyntheticSource, SYNTHETIC_BATCH } from '../../../src/topology/so
 import type { SyntheticSourceOptions } from '../../../src/topology/sources/syntheticSource.ts';
 import { ConfigError } from '../../../src/errors.ts';
 import type { Frame } from '../../../src/types.ts';
+import type { PullGate } from '../../../src/topology/pullControl.ts';
 
 const base: SyntheticSourceOptions = { cameraId: 'synth', fps: 10, width: 48, height: 32, seed: 7 };
 
@@ -121,4 +122,55 @@ test('bad options are a ConfigError naming the fields', () => {
     () => createSyntheticSource({ ...base, fps: -1, width: 0, frames: 1.5 }),
     (error: unknown) => error instanceof ConfigError && error.issues.map((i) => i.path).sort().join() === 'fps,frames,width',
   );
+});
+
+test('a paced generator stops while the gate is full and goes on when it drains; unsubscribing cancels the wait', async () => {
+  let taken = 0;
+  let waiting = false;
+  let violations = 0;
+  let pending = 0;
+  const gate: PullGate = {
+    pace: () => undefined,
+    full: () => taken % 5 === 0,
+    whenDrained: (resume) => {
+      waiting = true;
+      pending += 1;
+      const timer = setTimeout(() => {
+        pending -= 1;
+        waiting = false;
+        resume();
+      }, 2);
+      return () => {
+        pending -= 1;
+        clearTimeout(timer);
+      };
+    },
+  };
+  const cam = createSyntheticSource({ cameraId: 'p', fps: 10, width: 8, height: 8, seed: 1, frames: 52, pull: gate });
+  const seqs = await lastValueFrom(
+    cam.frames$.pipe(
+      map((f) => {
+        if (waiting) violations += 1;
+        taken += 1;
+        return f.seq;
+      }),
+      toArray(),
+    ),
+  );
+  assert.equal(violations, 0);
+  assert.deepEqual(seqs, Array.from({ length: 52 }, (_, i) => i));
+  // Endless, unsubscribed while waiting: the wait is cancelled, nothing more comes.
+  taken = 0;
+  const endless = createSyntheticSource({ cameraId: 'q', fps: 10, width: 8, height: 8, seed: 1, pull: gate });
+  const got: number[] = [];
+  const sub = endless.frames$.subscribe((f) => {
+    taken += 1;
+    got.push(f.seq);
+  });
+  await new Promise((r) => setTimeout(r, 1));
+  assert.equal(waiting, true);
+  sub.unsubscribe();
+  assert.equal(pending, 0, 'the wait was cancelled');
+  assert.ok(got.length >= 5 && got.length % 5 === 0, `${got.length} frames, in steps of 5`);
+  assert.throws(() => createSyntheticSource({ cameraId: 'r', fps: 10, width: 8, height: 8, seed: 1, realtime: true, pull: gate }), ConfigError);
 });
