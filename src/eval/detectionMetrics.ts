@@ -238,3 +238,92 @@ export function percentile(values: readonly number[], p: number): number {
   const hi = Math.ceil(pos);
   return (s[lo] as number) + ((s[hi] as number) - (s[lo] as number)) * (pos - lo);
 }
+
+/** DETAD's kinds of detection error (plus true positives), see {@link detectionErrors}. */
+export const DETECTION_OUTCOMES = ['truePositive', 'duplicate', 'localization', 'wrongLabel', 'confusion', 'background'] as const;
+/** One event's outcome. */
+export type DetectionOutcome = (typeof DETECTION_OUTCOMES)[number];
+
+/** Where detection loses: every event's outcome, missed instances, and how long events are. */
+export interface DetectionErrors {
+  /** tIoU α of a correct detection. */
+  readonly threshold: number;
+  /** Events per outcome. */
+  readonly counts: Readonly<Record<DetectionOutcome, number>>;
+  /** Ground-truth instances that no event of their class overlaps with tIoU ≥ 0.1. */
+  readonly missed: number;
+  readonly instances: number;
+  /**
+   * Median over events of the right class that overlap an instance (tIoU ≥ 0.1) of event length
+   * ÷ that instance's length: above 1, events run long; below, short.
+   */
+  readonly lengthRatioP50: number;
+  /** Median (s) of event start − instance start and event end − instance end over those pairs. */
+  readonly startOffsetP50: number;
+  readonly endOffsetP50: number;
+}
+
+/**
+ * Classify every event the way DETAD does (Alwassel et al., "Diagnosing Error in Temporal
+ * Action Detectors", ECCV 2018), so a low mAP says why: per class, events are ranked by
+ * confidence and matched as in AP at tIoU α; an unmatched event is a `duplicate` when it
+ * reaches α with an instance of its class that an earlier event took, a `localization` error
+ * when its best tIoU with its class is in [0.1, α), a `wrongLabel` when it reaches α only with
+ * another class's instance, a `confusion` when its best tIoU with another class is in [0.1, α),
+ * and `background` otherwise (it overlaps no instance by 0.1). Instances no event of their
+ * class touches by 0.1 are `missed`.
+ *
+ * @param events detected events. @param truth ground truth. @param threshold α (default 0.5).
+ * @returns counts per outcome, missed instances, and event length and offset statistics.
+ * @example
+ * detectionErrors([{ video: 'a', classIndex: 1, start: 0, end: 20, confidence: 1 }],
+ *   [{ video: 'a', classIndex: 1, start: 8, end: 12 }]).counts.localization; // 1 (tIoU 0.2)
+ */
+export function detectionErrors(events: readonly DetectedEvent[], truth: readonly GroundTruth[], threshold = 0.5): DetectionErrors {
+  const counts = Object.fromEntries(DETECTION_OUTCOMES.map((k) => [k, 0])) as Record<DetectionOutcome, number>;
+  const best = (e: DetectedEvent, same: boolean): { iou: number; g: GroundTruth | undefined } => {
+    let out: { iou: number; g: GroundTruth | undefined } = { iou: 0, g: undefined };
+    for (const g of truth) {
+      if (g.video !== e.video || (g.classIndex === e.classIndex) !== same) continue;
+      const iou = tIoU(e, g);
+      if (iou > out.iou) out = { iou, g };
+    }
+    return out;
+  };
+  const classes = [...new Set([...events.map((e) => e.classIndex), ...truth.map((g) => g.classIndex)])];
+  const ratios: number[] = [];
+  const startOffsets: number[] = [];
+  const endOffsets: number[] = [];
+  for (const k of classes) {
+    const ev = events.filter((e) => e.classIndex === k);
+    const gt = truth.filter((g) => g.classIndex === k);
+    const { matches } = averagePrecision(ev, gt, threshold);
+    ev.forEach((e, i) => {
+      const same = best(e, true);
+      if (same.g && same.iou >= 0.1) {
+        ratios.push((e.end - e.start) / Math.max(1e-9, same.g.end - same.g.start));
+        startOffsets.push(e.start - same.g.start);
+        endOffsets.push(e.end - same.g.end);
+      }
+      if ((matches[i] as number) >= 0) counts.truePositive++;
+      else if (same.iou >= threshold) counts.duplicate++;
+      else if (same.iou >= 0.1) counts.localization++;
+      else {
+        const other = best(e, false).iou;
+        if (other >= threshold) counts.wrongLabel++;
+        else if (other >= 0.1) counts.confusion++;
+        else counts.background++;
+      }
+    });
+  }
+  const missed = truth.filter((g) => !events.some((e) => e.video === g.video && e.classIndex === g.classIndex && tIoU(e, g) >= 0.1)).length;
+  return {
+    threshold,
+    counts,
+    missed,
+    instances: truth.length,
+    lengthRatioP50: percentile(ratios, 50),
+    startOffsetP50: percentile(startOffsets, 50),
+    endOffsetP50: percentile(endOffsets, 50),
+  };
+}

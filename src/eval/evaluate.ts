@@ -29,10 +29,12 @@ import { actionTop1, attentionStats, gatherWindows, indexWindows, predictHead, w
 import { evaluationSettings, runAnalysis, type AnalysisRun } from './analysisRun.ts';
 import {
   detectionDelays,
+  detectionErrors,
   falseAlarms,
   meanAveragePrecision,
   percentile,
   type DetectedEvent,
+  type DetectionErrors,
   type GroundTruth,
 } from './detectionMetrics.ts';
 import { writeVideoPlot } from './plot.ts';
@@ -87,6 +89,8 @@ export interface EvalResult {
     readonly actionFreeHours: number;
     readonly delaySeconds: { readonly p50: number; readonly p95: number; readonly count: number; readonly matchTIoU: number };
     readonly events: number;
+    /** Where detection loses at tIoU 0.5 (DETAD's error kinds, missed instances, event lengths). */
+    readonly errors: DetectionErrors;
     readonly droppedClips: number;
     readonly droppedFrames: number;
     readonly droppedWindows: number;
@@ -212,6 +216,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalResult> {
       actionFreeHours: fa.hours,
       delaySeconds: { p50: percentile(delays, 50), p95: percentile(delays, 95), count: delays.length, matchTIoU: DELAY_TIOU },
       events: events.length,
+      errors: detectionErrors(events, truth, 0.5),
       droppedClips: dropped.clips,
       droppedFrames: dropped.frames,
       droppedWindows: dropped.windows,

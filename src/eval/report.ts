@@ -73,6 +73,7 @@ export function evalReportMarkdown(r: EvalResult, command: string): string {
       .join(', ')}. Delay: media time from an action's end to the emission of the event matched to it ` +
       `(tIoU ≥ ${r.detection.delaySeconds.matchTIoU}, ${r.detection.delaySeconds.count} matches). A false alarm is an event overlapping no action at all.`,
     '',
+    ...errorLines(r),
     '### Goals',
     '',
     '| goal | met | value |',
@@ -80,4 +81,20 @@ export function evalReportMarkdown(r: EvalResult, command: string): string {
     ...r.goals.map((g) => `| ${g.goal} | ${g.met ? 'yes' : '**no**'} | ${g.value} |`),
     '',
   ].join('\n');
+}
+
+/** The DETAD breakdown of the events (absent in results written before it existed). */
+function errorLines(r: EvalResult): string[] {
+  const e = r.detection.errors as EvalResult['detection']['errors'] | undefined;
+  if (!e) return [];
+  const c = e.counts;
+  return [
+    `Where detection loses (tIoU α = ${e.threshold}; DETAD's error kinds, each event counted once): ` +
+      `${c.truePositive} true positives, ${c.duplicate} duplicates, ${c.localization} localization errors (right class, 0.1 ≤ tIoU < α), ` +
+      `${c.wrongLabel} wrong labels (tIoU ≥ α with another class), ${c.confusion} confusions (wrong class, 0.1 ≤ tIoU < α), ` +
+      `${c.background} on background (tIoU < 0.1 with every instance); ${e.missed} of ${e.instances} instances missed (no event of their class ` +
+      `overlaps them by 0.1). Events of the right class that overlap their instance: median length ${f(e.lengthRatioP50, 2)}× the instance's, ` +
+      `start ${f(e.startOffsetP50, 1)} s and end ${f(e.endOffsetP50, 1)} s from the instance's (median).`,
+    '',
+  ];
 }

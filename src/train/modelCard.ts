@@ -47,7 +47,8 @@ export async function writeModelCard(
   const lines: string[] = [
     `# Model card: ${m.name} ${m.version}`,
     '',
-    `Live action detection with temporal bounds: a clip backbone (MobileNetV2-style 2D CNN with Gate-Shift-Fuse, ` +
+    `Live action detection with temporal bounds: a clip backbone (MobileNetV2-style 2D CNN with Gate-Shift-Fuse` +
+      `${m.backbone['temporalDifference'] === true ? ', its stem fed each frame and its difference to the previous frame' : ''}, ` +
       `${m.clip.frames} frames of ${m.clip.size}×${m.clip.size} at ${m.clip.fps} fps per clip, descriptor d = ${String(m.backbone['dim'])}) ` +
       `and window heads over C = ${m.window.clips} clips (${((m.window.clips * m.clip.frames) / m.clip.fps).toFixed(0)} s). Default head: \`${m.defaultHead}\`.`,
     '',
@@ -78,7 +79,7 @@ export async function writeModelCard(
     '|---|---|---|',
     `| decode | ffmpeg, ${m.clip.fps} fps, ${m.clip.size}×${m.clip.size} (the file source's own path) | ${formatDuration(s.decodeSeconds)} |`,
     `| 1 | backbone + temporary clip classifier: ${o.epochs} epochs × ${o.stepsPerEpoch} steps × ${o.batchSize} clips, Adam ${o.learningRate} (warm-up + cosine), class-balanced sampling, flip + brightness | ${formatDuration(s.stage1.seconds)} |`,
-    `| features | ${s.features.clips} clip descriptors with the folded backbone | ${formatDuration(s.features.seconds)} |`,
+    `| features | ${s.features.clips} clip descriptors with the served (compiled, BatchNorm-folded) backbone | ${formatDuration(s.features.seconds)} |`,
     `| 2 | six heads on ${s.stage2.trainWindows} windows: ${o.headSteps} steps × ${o.headBatchSize} windows each, Adam ${o.headLearningRate}, λ = ${o.lambda}, attention supervision μ = ${o.attentionSupervision} | ${formatDuration(s.stage2.seconds)} |`,
     `| calibration | θ_class × θ_att grid replayed through the streaming operators on validation | ${formatDuration(s.calibration.seconds)} |`,
     `| **total** | | **${formatDuration(s.totalSeconds)}** |`,

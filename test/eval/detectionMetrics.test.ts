@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   averagePrecision,
   detectionDelays,
+  detectionErrors,
   falseAlarms,
   meanAveragePrecision,
   percentile,
@@ -102,4 +103,38 @@ test('delays run from each matched action end to its event emission; percentiles
   close(percentile([1, 2, 3, 4], 50), 2.5);
   close(percentile([5, 1, 3], 95), 4.8);
   assert.ok(Number.isNaN(percentile([], 50)));
+});
+
+test('detectionErrors sorts every event into one DETAD kind and counts missed instances', () => {
+  const truth = [gt('a', 1, 10, 14), gt('a', 2, 30, 34), gt('a', 3, 60, 64), gt('b', 1, 5, 9)];
+  const events = [
+    det('a', 1, 10, 14, 0.9), // true positive
+    det('a', 1, 10.5, 14, 0.8), // same instance again at tIoU 0.875: duplicate
+    det('a', 2, 26, 44, 0.7), // right class, tIoU 4/18 ≈ 0.22: localization
+    det('a', 1, 30, 34, 0.6), // class 1 on the class-2 instance, tIoU 1: wrong label
+    det('a', 2, 61, 70, 0.5), // class 2 on the class-3 instance, tIoU 3/10: confusion
+    det('a', 1, 100, 104, 0.4), // nothing there: background
+    det('b', 2, 5, 9, 0.3), // video b's instance is class 1: wrong label
+  ];
+  const r = detectionErrors(events, truth, 0.5);
+  assert.deepEqual(r.counts, { truePositive: 1, duplicate: 1, localization: 1, wrongLabel: 2, confusion: 1, background: 1 });
+  assert.equal(Object.values(r.counts).reduce((a, b) => a + b, 0), events.length, 'each event counted once');
+  // Class 3 at 60–64 and class 1 in video b: no event of their class touches them.
+  assert.equal(r.missed, 2);
+  assert.equal(r.instances, 4);
+  // Right-class overlaps: the TP (ratio 1), the duplicate (3.5/4) and the localization (18/4).
+  close(r.lengthRatioP50, 1);
+  close(r.startOffsetP50, 0);
+  close(r.endOffsetP50, 0);
+  // The same events judged at a looser α: the localization error becomes a true positive.
+  const loose = detectionErrors(events, truth, 0.2);
+  assert.equal(loose.counts.localization, 0);
+  assert.equal(loose.counts.truePositive, 2);
+  // Events that run long show in the length ratio and end offset.
+  const long = detectionErrors([det('a', 1, 9, 19, 0.9)], [gt('a', 1, 10, 14)]);
+  close(long.lengthRatioP50, 2.5);
+  close(long.startOffsetP50, -1);
+  close(long.endOffsetP50, 5);
+  assert.equal(long.counts.localization, 1);
+  assert.ok(Number.isNaN(detectionErrors([], truth).lengthRatioP50));
 });
