@@ -26,6 +26,8 @@ export const METRIC = {
   produceErrors: 'clipwise_kafka_produce_errors_total',
   backendInfo: 'clipwise_backend_info',
   effectiveFps: 'clipwise_camera_effective_fps',
+  camerasRevoked: 'clipwise_cameras_revoked_total',
+  revokedStateDropped: 'clipwise_revoked_state_dropped_total',
 } as const;
 
 export interface Metrics {
@@ -45,6 +47,8 @@ export interface Metrics {
   readonly deadLetters: Counter<'reason'>;
   readonly produceErrors: Counter<never>;
   readonly effectiveFps: Gauge<'camera'>;
+  readonly camerasRevoked: Counter<never>;
+  readonly revokedStateDropped: Counter<'stage'>;
 }
 
 export interface MetricsDeps {
@@ -117,6 +121,17 @@ export function createMetrics({ registry, backend, defaultMetrics = true }: Metr
       name: METRIC.effectiveFps,
       help: 'Analysis frame rate each camera gets now (lowered under load).',
       labelNames: ['camera'],
+      registers,
+    }),
+    camerasRevoked: new Counter({
+      name: METRIC.camerasRevoked,
+      help: 'Cameras this analyzer stopped owning in a Kafka rebalance (their state dropped; the new owner replays them).',
+      registers,
+    }),
+    revokedStateDropped: new Counter({
+      name: METRIC.revokedStateDropped,
+      help: 'Items of revoked cameras dropped without emitting, by stage (frames, clips, features, windows, events).',
+      labelNames: ['stage'],
       registers,
     }),
   };

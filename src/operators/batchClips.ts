@@ -1,9 +1,11 @@
 import { Observable, asyncScheduler, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
+import { ConfigError } from '../errors.ts';
 import { checkInteger, checkNumber } from './checkOptions.ts';
+import { whenForgotten, type ForgetCameras } from './forgetCameras.ts';
 import { recordLevels, type OperatorStats } from './operatorStats.ts';
 
 /** Options of {@link batchClips}. */
-export interface BatchClipsOptions {
+export interface BatchClipsOptions<X = unknown> {
   /** Emit as soon as a batch holds this many items. */
   readonly maxBatch: number;
   /** Emit a partial batch this long after its first item arrived. */
@@ -12,6 +14,10 @@ export interface BatchClipsOptions {
   readonly scheduler?: SchedulerLike;
   /** Updated live: `buffered` = items in the open batch. */
   readonly stats?: OperatorStats;
+  /** Cameras whose items are taken out of the open batch (never emitted); needs `cameraOf`. */
+  readonly forget?: ForgetCameras;
+  /** The camera of an item (for `forget`). */
+  readonly cameraOf?: (item: X) => string;
 }
 
 /**
@@ -29,11 +35,14 @@ export interface BatchClipsOptions {
  * @param options - batch size, wait, scheduler, stats
  * @returns an operator from items to non-empty arrays of items, in arrival order
  */
-export function batchClips<X>(options: BatchClipsOptions): OperatorFunction<X, X[]> {
+export function batchClips<X>(options: BatchClipsOptions<X>): OperatorFunction<X, X[]> {
   const maxBatch = checkInteger('batchClips.maxBatch', options.maxBatch, 1);
   const maxWaitMs = checkNumber('batchClips.maxWaitMs', options.maxWaitMs, 0);
   const scheduler = options.scheduler ?? asyncScheduler;
-  const { stats } = options;
+  const { stats, cameraOf } = options;
+  if (options.forget !== undefined && cameraOf === undefined) {
+    throw new ConfigError('batchClips.forget needs batchClips.cameraOf', [{ path: 'batchClips.cameraOf', message: 'required with forget' }]);
+  }
 
   return (source) =>
     new Observable<X[]>((subscriber) => {
@@ -51,6 +60,23 @@ export function batchClips<X>(options: BatchClipsOptions): OperatorFunction<X, X
         subscriber.next(out);
       };
 
+      const forgetting = whenForgotten(
+        options.forget,
+        (cameraId) => {
+          const kept = batch.filter((item) => cameraOf?.(item) !== cameraId);
+          const dropped = batch.length - kept.length;
+          if (dropped === 0) return 0;
+          batch = kept;
+          recordLevels(stats, batch.length);
+          // An emptied batch has nothing left to wait for.
+          if (batch.length === 0) {
+            timer?.unsubscribe();
+            timer = undefined;
+          }
+          return dropped;
+        },
+        (err) => subscriber.error(err),
+      );
       const subscription = source.subscribe({
         next: (item) => {
           if (stats) stats.received++;
@@ -69,6 +95,7 @@ export function batchClips<X>(options: BatchClipsOptions): OperatorFunction<X, X
         },
       });
       return () => {
+        forgetting?.unsubscribe();
         subscription.unsubscribe();
         timer?.unsubscribe();
         timer = undefined;

@@ -2,6 +2,7 @@ import { pipe, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { ShapeError } from '../errors.ts';
 import type { Window, WindowResult } from '../types.ts';
 import { batchClips } from './batchClips.ts';
+import type { ForgetCameras } from './forgetCameras.ts';
 import { runBatched, type BatchDropReason, type BatchErrorPolicy } from './runBatched.ts';
 import type { OperatorStats } from './operatorStats.ts';
 
@@ -28,6 +29,8 @@ export interface FuseWindowsOptions {
   readonly onDrop?: (cameraId: string, reason: BatchDropReason) => void;
   /** Cameras whose windows may be dropped on overflow (default all); see `RunBatchedOptions.droppable`. */
   readonly droppable?: (cameraId: string) => boolean;
+  /** Cameras whose batched, queued and in-call windows are dropped, never emitted. */
+  readonly forget?: ForgetCameras;
   /** Failed calls: `'fail'` (default) errors the stream with an InferenceError; `'skip'` drops their windows. */
   readonly onError?: BatchErrorPolicy;
   /** Scheduler of the batch wait (tests). */
@@ -56,7 +59,13 @@ export interface FuseWindowsOptions {
 export function fuseWindows(options: FuseWindowsOptions): OperatorFunction<Window, WindowResult> {
   const maxBatch = options.maxBatch;
   return pipe(
-    batchClips<Window>({ maxBatch, maxWaitMs: options.maxWaitMs, scheduler: options.scheduler, stats: options.batchStats }),
+    batchClips<Window>({
+      maxBatch,
+      maxWaitMs: options.maxWaitMs,
+      scheduler: options.scheduler,
+      stats: options.batchStats,
+      ...(options.forget ? { forget: options.forget, cameraOf: (w: Window) => w.cameraId } : {}),
+    }),
     runBatched<Window, HeadOutput, WindowResult>({
       name: 'fuseWindows',
       run: options.run,
@@ -79,6 +88,7 @@ export function fuseWindows(options: FuseWindowsOptions): OperatorFunction<Windo
       maxQueued: options.maxQueuedWindows ?? 4 * maxBatch,
       onDrop: options.onDrop,
       droppable: options.droppable,
+      forget: options.forget,
       onError: options.onError,
       stats: options.stats,
     }),

@@ -16,3 +16,4 @@ export { trackEvents, eventId, type TrackEventsOptions } from './trackEvents.ts'
 export { writeJsonLines, type WriteJsonLinesOptions } from './writeJsonLines.ts';
 export { createOperatorStats, recordLevels, type OperatorStats } from './operatorStats.ts';
 export { checkInteger, checkNumber } from './checkOptions.ts';
+export { whenForgotten, type ForgetCameras } from './forgetCameras.ts';

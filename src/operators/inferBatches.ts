@@ -1,6 +1,7 @@
 import type { OperatorFunction } from 'rxjs';
 import { ShapeError } from '../errors.ts';
 import type { Clip, ClipFeature } from '../types.ts';
+import type { ForgetCameras } from './forgetCameras.ts';
 import { runBatched, type BatchDropReason, type BatchErrorPolicy } from './runBatched.ts';
 import type { OperatorStats } from './operatorStats.ts';
 
@@ -21,6 +22,8 @@ export interface InferBatchesOptions {
   readonly onDrop?: (cameraId: string, reason: BatchDropReason) => void;
   /** Cameras whose clips may be dropped on overflow (default all); see `RunBatchedOptions.droppable`. */
   readonly droppable?: (cameraId: string) => boolean;
+  /** Cameras whose queued and in-call clips are dropped, never emitted; see `RunBatchedOptions.forget`. */
+  readonly forget?: ForgetCameras;
   /** Failed calls: `'fail'` (default) errors the stream with an InferenceError; `'skip'` drops their clips. */
   readonly onError?: BatchErrorPolicy;
   /** Updated live: `buffered` = queued clips (≤ maxQueuedClips), `inFlight` = clips dispatched and not yet emitted (≤ concurrency × maxBatch). */
@@ -64,6 +67,7 @@ export function inferBatches(options: InferBatchesOptions): OperatorFunction<rea
     maxQueued: options.maxQueuedClips,
     onDrop: options.onDrop,
     droppable: options.droppable,
+    forget: options.forget,
     onError: options.onError,
     stats: options.stats,
   });

@@ -2,6 +2,7 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import { ShapeError } from '../errors.ts';
 import type { ClipFeature, ClipMeta, Window } from '../types.ts';
 import { checkInteger } from './checkOptions.ts';
+import { whenForgotten, type ForgetCameras } from './forgetCameras.ts';
 import { recordLevels, type OperatorStats } from './operatorStats.ts';
 
 /** Options of {@link rollingWindows}. */
@@ -14,6 +15,8 @@ export interface RollingWindowsOptions {
   readonly hop?: number;
   /** Updated live: `buffered` = features held in all rings, `keys` = cameras. */
   readonly stats?: OperatorStats;
+  /** Cameras to forget (their ring dropped, no window emitted for it); see {@link ForgetCameras}. */
+  readonly forget?: ForgetCameras;
 }
 
 interface Ring {
@@ -101,6 +104,19 @@ export function rollingWindows(options: RollingWindowsOptions): OperatorFunction
         if (ring.metas.length >= minClips && (ring.sinceLast === undefined || ring.sinceLast >= hop)) emit(f.cameraId, ring);
       };
 
+      const forgetting = whenForgotten(
+        options.forget,
+        (cameraId) => {
+          const ring = rings.get(cameraId);
+          if (ring === undefined) return 0;
+          rings.delete(cameraId);
+          buffered -= ring.metas.length;
+          recordLevels(stats, buffered);
+          if (stats) stats.keys = rings.size;
+          return ring.metas.length;
+        },
+        (err) => subscriber.error(err),
+      );
       const subscription = source.subscribe({
         next: (f) => {
           try {
@@ -124,6 +140,7 @@ export function rollingWindows(options: RollingWindowsOptions): OperatorFunction
         },
       });
       return () => {
+        forgetting?.unsubscribe();
         subscription.unsubscribe();
         rings.clear();
         buffered = 0;

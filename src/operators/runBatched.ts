@@ -1,6 +1,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import { ClipwiseError, InferenceError } from '../errors.ts';
 import { checkInteger } from './checkOptions.ts';
+import { whenForgotten, type ForgetCameras } from './forgetCameras.ts';
 import { recordLevels, type OperatorStats } from './operatorStats.ts';
 
 /** Why {@link runBatched} dropped an item. */
@@ -43,6 +44,11 @@ export interface RunBatchedOptions<I extends { readonly cameraId: string }, R, O
   readonly onError?: BatchErrorPolicy;
   /** Updated live: `buffered` = queued items (≤ maxQueued); `inFlight` = items dispatched and not yet emitted (≤ concurrency × maxBatch). */
   readonly stats?: OperatorStats;
+  /**
+   * Cameras to forget: their queued items are removed, and those in calls or held for order
+   * are never emitted (the calls still run; their results for them are ignored).
+   */
+  readonly forget?: ForgetCameras;
 }
 
 interface Queued<I> {
@@ -54,6 +60,8 @@ interface Queued<I> {
 interface Slot<O> {
   done: boolean;
   out: O | undefined;
+  /** Its camera was forgotten while the call ran: the result is not kept. */
+  discarded: boolean;
 }
 
 /**
@@ -195,7 +203,9 @@ export function runBatched<I extends { readonly cameraId: string }, R, O>(
           return false;
         }
         for (const slot of slots) slot.done = true;
-        for (const item of batch) drop(item.cameraId, 'inference-error');
+        batch.forEach((item, i) => {
+          if (!(slots[i] as Slot<O>).discarded) drop(item.cameraId, 'inference-error');
+        });
         return true;
       };
 
@@ -224,6 +234,7 @@ export function runBatched<I extends { readonly cameraId: string }, R, O>(
             for (let i = 0; i < slots.length; i++) {
               const slot = slots[i] as Slot<O>;
               slot.done = true;
+              if (slot.discarded) continue;
               slot.out = outs[i];
               held++;
             }
@@ -244,7 +255,7 @@ export function runBatched<I extends { readonly cameraId: string }, R, O>(
       const dispatch = (batch: I[]): void => {
         const slots: Slot<O>[] = [];
         for (const item of batch) {
-          const slot: Slot<O> = { done: false, out: undefined };
+          const slot: Slot<O> = { done: false, out: undefined, discarded: false };
           let list = pending.get(item.cameraId);
           if (list === undefined) pending.set(item.cameraId, (list = []));
           list.push(slot);
@@ -278,6 +289,36 @@ export function runBatched<I extends { readonly cameraId: string }, R, O>(
         }
       };
 
+      const forgetting = whenForgotten(
+        options.forget,
+        (cameraId) => {
+          let items = 0;
+          const q = queues.get(cameraId);
+          if (q !== undefined) {
+            items += q.length;
+            queued -= q.length;
+            queues.delete(cameraId);
+          }
+          for (const slot of pending.get(cameraId) ?? []) {
+            if (!slot.done) {
+              slot.discarded = true;
+              items++;
+            } else if (slot.out !== undefined) {
+              held--;
+              items++;
+            }
+          }
+          pending.delete(cameraId);
+          if (items > 0) {
+            // Freed room (held outputs) may start a call; a drained input may now be done.
+            pump();
+            levels();
+            maybeComplete();
+          }
+          return items;
+        },
+        (err) => subscriber.error(err),
+      );
       const subscription = source.subscribe({
         next: (items) => {
           try {
@@ -298,6 +339,7 @@ export function runBatched<I extends { readonly cameraId: string }, R, O>(
         },
       });
       return () => {
+        forgetting?.unsubscribe();
         subscription.unsubscribe();
         abort.abort();
         queues.clear();

@@ -1,6 +1,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { Clip, Frame } from '../types.ts';
 import { checkInteger, checkNumber } from './checkOptions.ts';
+import { whenForgotten, type ForgetCameras } from './forgetCameras.ts';
 import { recordLevels, type OperatorStats } from './operatorStats.ts';
 
 /** Why {@link slidingClips} dropped a frame. */
@@ -30,6 +31,8 @@ export interface SlidingClipsOptions {
   readonly onDrop?: (cameraId: string, reason: FrameDropReason) => void;
   /** Updated live: `buffered` = frames held over all cameras, `keys` = cameras. */
   readonly stats?: OperatorStats;
+  /** Cameras to forget (their frames of unfinished clips dropped, no clip emitted); see {@link ForgetCameras}. */
+  readonly forget?: ForgetCameras;
 }
 
 interface CameraState {
@@ -200,6 +203,20 @@ export function slidingClips(options: SlidingClipsOptions): OperatorFunction<Fra
         place(cam, cameraId, seq, frame);
       };
 
+      // A forgotten camera starts afresh at its next frame (a replay from an earlier seq).
+      const forgetting = whenForgotten(
+        options.forget,
+        (cameraId) => {
+          const cam = cameras.get(cameraId);
+          if (cam === undefined) return 0;
+          cameras.delete(cameraId);
+          buffered -= cam.buf.length;
+          recordLevels(stats, buffered);
+          if (stats) stats.keys = cameras.size;
+          return cam.buf.length;
+        },
+        (err) => subscriber.error(err),
+      );
       const subscription = source.subscribe({
         next: (frame) => {
           try {
@@ -213,6 +230,7 @@ export function slidingClips(options: SlidingClipsOptions): OperatorFunction<Fra
         complete: () => subscriber.complete(),
       });
       return () => {
+        forgetting?.unsubscribe();
         subscription.unsubscribe();
         cameras.clear();
         buffered = 0;

@@ -4,6 +4,7 @@ import { ShapeError } from '../errors.ts';
 import { EVENT_SCHEMA_VERSION } from '../types.ts';
 import type { ActionEvent, ClipMeta, Detection, WindowDetections } from '../types.ts';
 import { checkInteger } from './checkOptions.ts';
+import { whenForgotten, type ForgetCameras } from './forgetCameras.ts';
 import { recordLevels, type OperatorStats } from './operatorStats.ts';
 
 /** Options of {@link trackEvents}. */
@@ -21,6 +22,11 @@ export interface TrackEventsOptions {
   readonly now?: () => number;
   /** Updated live: `buffered` = open events, `keys` = cameras. */
   readonly stats?: OperatorStats;
+  /**
+   * Cameras to forget: their open events are dropped, not closed (the consumer that took the
+   * camera over re-emits them whole, with the same ids); see {@link ForgetCameras}.
+   */
+  readonly forget?: ForgetCameras;
 }
 
 interface OpenEvent {
@@ -226,6 +232,19 @@ export function trackEvents(options: TrackEventsOptions): OperatorFunction<Windo
         }
       };
 
+      const forgetting = whenForgotten(
+        options.forget,
+        (cameraId) => {
+          const track = tracks.get(cameraId);
+          if (track === undefined) return 0;
+          tracks.delete(cameraId);
+          openCount -= track.open.size;
+          recordLevels(stats, openCount);
+          if (stats) stats.keys = tracks.size;
+          return track.open.size;
+        },
+        (err) => subscriber.error(err),
+      );
       const subscription = source.subscribe({
         next: (wd) => {
           try {
@@ -247,6 +266,7 @@ export function trackEvents(options: TrackEventsOptions): OperatorFunction<Windo
         },
       });
       return () => {
+        forgetting?.unsubscribe();
         subscription.unsubscribe();
         tracks.clear();
         openCount = 0;

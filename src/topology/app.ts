@@ -12,7 +12,7 @@
  * await app.done; // resolves when drained
  */
 import { Registry } from 'prom-client';
-import { Subject, merge, mergeMap, takeUntil, tap, timer, type Observable } from 'rxjs';
+import { EMPTY, Subject, filter, map, merge, mergeMap, takeUntil, tap, timer, type Observable } from 'rxjs';
 import type { Config, SinkConfig, SourceConfig } from '../config/schema.ts';
 import { ClipwiseError, ConfigError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -21,6 +21,7 @@ import { startHttpServer, type HttpServer } from '../metrics/server.ts';
 import { createWindowHead, loadManifest, type WindowHead } from '../model/clipModel.ts';
 import { initRuntime } from '../model/runtime.ts';
 import type { ActionEvent, Frame, Window } from '../types.ts';
+import type { RebalanceEvent } from './kafka/framesSource.ts';
 import { createInferencePool, type InferencePool } from './inference/pool.ts';
 import { analyse, createPipelineStats, type DegradeSettings, type PipelineProfile, type PipelineStats } from './pipeline.ts';
 import { createSourceFor, type SourceHandle } from './sources/fromConfig.ts';
@@ -151,6 +152,12 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
     // Kafka sources commit low watermarks so a replacement analyzer replays and re-emits the
     // same events (see watermark.ts): clips aligned to seq, no loop-padded windows.
     const kafkaSources = sources.filter((s) => s.kafka !== undefined);
+    // Cameras whose partitions a rebalance took away: the watermark tracker and every stage of
+    // the pipeline forget them (their new owner replays them from the committed watermark).
+    const revoked$: Observable<readonly string[]> = merge(...kafkaSources.map((s) => s.kafka?.rebalances$ ?? EMPTY)).pipe(
+      filter((r): r is Extract<RebalanceEvent, { type: 'revoked' }> => r.type === 'revoked'),
+      map((r) => r.cameraIds),
+    );
     const tracker = kafkaSources.length
       ? createWatermarkTracker({ stride: config.pipeline.clip.stride ?? manifest.clip.stride, windowClips: manifest.window.clips })
       : undefined;
@@ -170,11 +177,14 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
           .catch((err: unknown) => log.warn(`offset commit failed (will retry): ${(err as Error).message}`))
           .finally(() => (committing = undefined));
       }, 1000);
-      const subs = kafkaSources.map((s) => s.kafka?.rebalances$.subscribe((r) => r.type === 'revoked' && tracker.forget(r.cameraIds)));
+      const revokedSub = revoked$.subscribe((cameraIds) => {
+        metrics.camerasRevoked.inc(cameraIds.length);
+        tracker.forget(cameraIds);
+      });
       // Runs before the sources close (cleanups run in reverse): the final commit after the drain.
       cleanups.push(async () => {
         clearInterval(timer);
-        for (const sub of subs) sub?.unsubscribe();
+        revokedSub.unsubscribe();
         await committing;
         await commit();
       });
@@ -203,6 +213,7 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
         metrics,
         stats,
         pull,
+        ...(kafkaSources.length ? { forget$: revoked$ } : {}),
         ...(opts.profile ? { profile: opts.profile } : {}),
         settings: {
           fps: config.pipeline.fps,

@@ -7,6 +7,7 @@
  * const events$ = frames$.pipe(analyse({ model, infer, head, settings, metrics }));
  */
 import { type MonoTypeOperatorFunction, type Observable, type OperatorFunction, filter, identity, pipe, tap } from 'rxjs';
+import type { ForgetCameras } from '../operators/forgetCameras.ts';
 import type { HeadKind } from '../model/heads.ts';
 import { HEAD_CLIP_WEIGHTS } from '../model/heads.ts';
 import type { ModelManifest, HeadResult } from '../model/clipModel.ts';
@@ -113,6 +114,11 @@ export interface AnalysisDeps {
    * clips or windows of a camera it paces. Absent: every source pushes, overflow drops.
    */
   readonly pull?: PullControl;
+  /**
+   * Cameras this process stops owning (Kafka partitions revoked): every stage drops their
+   * state without emitting (see ForgetCameras), counted in `clipwise_revoked_state_dropped_total`.
+   */
+  readonly forget$?: Observable<readonly string[]>;
 }
 
 /** Buffer levels of every stage (each bounded; see the operators). */
@@ -201,6 +207,12 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
   pull?.watch(() => analysisBacklog(stats), pullWaterMarks(s));
   const droppable = (camera: string): boolean => !(pull?.paces(camera) ?? false);
 
+  // A revoked camera's state goes from every stage at once, emitting nothing: its new owner
+  // replays it from the committed low watermark and emits its events (same ids).
+  const forget$ = deps.forget$;
+  const forgetAt = (stage: 'frames' | 'clips' | 'features' | 'windows' | 'events'): { forget?: ForgetCameras } =>
+    forget$ ? { forget: { cameras$: forget$, onDropped: (_camera, n) => m?.revokedStateDropped.inc({ stage }, n) } } : {};
+
   // Degrade before dropping: the governor watches the inference queue and lowers the analysis
   // rate of the cameras that send the most clips; adaptFrameRate applies it at clip boundaries.
   // Off unless asked for: offline inputs (files read faster than real time, evaluation) must
@@ -283,10 +295,11 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
         ...(s.align ? { align: s.align } : {}),
         stats: stats.clips,
         onDrop: (camera, reason) => m?.framesDropped.inc({ camera, reason }),
+        ...forgetAt('frames'),
       }),
     ),
     tap((c: Clip) => governor?.clipCut(c.cameraId)),
-    batchClips<Clip>({ maxBatch: s.batchClips, maxWaitMs: s.batchWaitMs, stats: stats.batches }),
+    batchClips<Clip>({ maxBatch: s.batchClips, maxWaitMs: s.batchWaitMs, stats: stats.batches, cameraOf: (c) => c.cameraId, ...forgetAt('clips') }),
     inferBatches({
       infer,
       concurrency: s.inferConcurrency,
@@ -294,6 +307,7 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
       maxBatch: s.batchClips,
       stats: stats.inference,
       droppable,
+      ...forgetAt('clips'),
       onDrop: (camera, reason) => {
         m?.clipsDropped.inc({ camera, reason });
         governor?.clipDropped(camera, reason);
@@ -309,8 +323,16 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
 
   return pipe(
     framesToFeatures,
-    staged('windows', rollingWindows({ clips: C, minClips: Math.min(s.minClips, C), hop: s.hop, stats: stats.windows })),
-    fuseWindows({ run: toHead, maxBatch: s.batchWindows ?? 16, maxWaitMs: s.batchWaitMs, stats: stats.fusion, droppable, onDrop: () => pull?.drained() }),
+    staged('windows', rollingWindows({ clips: C, minClips: Math.min(s.minClips, C), hop: s.hop, stats: stats.windows, ...forgetAt('features') })),
+    fuseWindows({
+      run: toHead,
+      maxBatch: s.batchWindows ?? 16,
+      maxWaitMs: s.batchWaitMs,
+      stats: stats.fusion,
+      droppable,
+      onDrop: () => pull?.drained(),
+      ...forgetAt('windows'),
+    }),
     tap(() => pull?.drained()),
     // Here, not after rollingWindows: the tracker below opens events from this window in the
     // same tick, so watermark bookkeeping never sees a window without its events.
@@ -336,6 +358,7 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
           holdWindows: s.holdWindows,
           emitOpen: s.emitOpen,
           stats: stats.events,
+          ...forgetAt('events'),
         }),
       ),
     ),

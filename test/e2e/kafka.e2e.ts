@@ -158,6 +158,11 @@ test('a second analyzer joining the group takes partitions over: no camera analy
   const grew = (i: number, cam: number): boolean => (end[i]?.[cam] ?? 0) > (base[i]?.[cam] ?? 0);
   const moved = CAMERAS.filter((_, cam) => (end[1]?.[cam] ?? 0) > 0);
   const twice = CAMERAS.filter((_, cam) => grew(0, cam) && (end[1]?.[cam] ?? 0) > 0);
+  // The first analyzer dropped the moved cameras' state (not flushed at its stop: the new owner
+  // replays and emits those events), and counted it.
+  const aText = await a.metrics();
+  const revoked = metricValue(aText, 'clipwise_cameras_revoked_total');
+  const droppedState = metricValue(aText, 'clipwise_revoked_state_dropped_total');
   assert.equal(await a.stop(), 0, a.stderr());
   assert.equal(await b.stop(), 0, b.stderr());
   await assertCommittedAtEnd(scene, 'join');
@@ -165,10 +170,13 @@ test('a second analyzer joining the group takes partitions over: no camera analy
   const { lost, extra, duplicates } = compareWithReference(scene.calibration.events, got);
   console.log(
     `rebalance: ${members} members; cameras moved to the new analyzer: ${moved.join(', ') || 'none'}; analysed by both after the rebalance: ${twice.length}; ` +
-      `new analyzer consuming after ${rebalanceS.toFixed(1)} s; events ${got.length} (${duplicates} duplicates by id), lost ${lost.length}, not in reference ${extra.length}`,
+      `new analyzer consuming after ${rebalanceS.toFixed(1)} s; events ${got.length} (${duplicates} duplicates by id), lost ${lost.length}, not in reference ${extra.length}; ` +
+      `first analyzer: ${revoked} camera(s) revoked, ${droppedState} item(s) of their state dropped`,
   );
   assert.equal(members, 2);
   assert.ok(moved.length > 0, 'the new member got cameras');
+  assert.ok(revoked >= moved.length, `the first analyzer counted ${revoked} revoked camera(s), ${moved.length} moved`);
+  assert.ok(droppedState > 0, 'the revoked cameras had state in the first analyzer, dropped and counted');
   assert.deepEqual(twice, [], 'no camera analysed by both analyzers after the rebalance');
   assert.deepEqual(lost.map(eventKey), [], `events lost across the rebalance: ${lost.length}`);
   assert.deepEqual(extra.map(eventKey), []);
