@@ -81,6 +81,12 @@ const kafkaSource = z.strictObject({
   groupId: z.string().min(1).optional(),
   /** A group with no committed offsets starts at the oldest frame (true) or at new frames only (false, live default). */
   fromBeginning: z.boolean().default(false),
+  /**
+   * How long the group waits for a silent member (a crashed analyzer) before its cameras move
+   * to another, ms. 10 s: a SIGKILLed analyzer's cameras were picked up 29.7 s after the kill
+   * with kafkajs' 30 s default. Heartbeats go every 3 s, so it must be at least 9 s.
+   */
+  sessionTimeoutMs: z.number().int().min(9_000).max(300_000).default(10_000),
 });
 
 export const sourceSchema = z.discriminatedUnion('type', [

@@ -131,3 +131,14 @@ test('clipwise run with a bad reconnect value exits 2 naming the field and start
   assert.match(err, /sources\[0\]\.reconnect\.jitter/);
   assert.doesNotMatch(err, /metrics on|clipwise running/, 'nothing was started');
 });
+
+test('a kafka source fails a crashed member over after 10 s by default; a session timeout under 3 heartbeats names the field', () => {
+  const kafka = { brokers: ['127.0.0.1:9092'] };
+  const cfg = parseConfig({ sources: [{ type: 'kafka' }], kafka });
+  const src = cfg.sources[0];
+  assert.equal(src?.type === 'kafka' ? src.sessionTimeoutMs : undefined, 10_000);
+  const set = parseConfig({ sources: [{ type: 'kafka', sessionTimeoutMs: 45_000 }], kafka }).sources[0];
+  assert.equal(set?.type === 'kafka' ? set.sessionTimeoutMs : undefined, 45_000);
+  const issues = issuesOf(() => parseConfig({ sources: [{ type: 'kafka', sessionTimeoutMs: 5_000 }], kafka }));
+  assert.ok(issues.some((i) => i.path === 'sources[0].sessionTimeoutMs'), JSON.stringify(issues));
+});

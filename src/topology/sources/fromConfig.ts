@@ -135,6 +135,7 @@ export async function createSourceFor(cfg: SourceConfig, deps: SourceDeps): Prom
         topic: cfg.topic ?? k.topics.frames,
         groupId: cfg.groupId ?? k.groupId,
         fromBeginning: cfg.fromBeginning,
+        sessionTimeoutMs: cfg.sessionTimeoutMs,
         decode: { width: size, height: size, maxBytes: k.maxFrameBytes },
         deadLetter,
         logger,
