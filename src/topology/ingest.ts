@@ -59,11 +59,18 @@ export async function startIngest(config: Config, opts: IngestOptions): Promise<
   let connected = false;
   producer.on(producer.events.CONNECT, () => (connected = true));
   producer.on(producer.events.DISCONNECT, () => (connected = false));
-  await producer.connect();
+  // The HTTP server first: /healthz, /metrics and a false /readyz must answer while the
+  // brokers are still being reached (an e2e run on a loaded machine waited > 60 s here).
   const http = config.metrics.enabled
     ? await startHttpServer({ registry, port: opts.metricsPort ?? config.metrics.port, host: config.metrics.host, ready: () => ({ ready: connected, reasons: connected ? [] : ['kafka: producer disconnected'] }) })
     : undefined;
   if (http) log.info(`metrics on http://${config.metrics.host}:${http.port}/metrics`);
+  try {
+    await producer.connect();
+  } catch (err) {
+    await http?.close();
+    throw err;
+  }
 
   // Sources need a manifest only for the frame size; ingest has no model, so make one up.
   const manifest = { clip: { size: opts.size } } as unknown as ModelManifest;
