@@ -38,7 +38,9 @@ loop = GLib.MainLoop()
 CAPS = 'application/x-rtp,media=video,clock-rate=90000,encoding-name=H264,payload=96'
 def add(path, udp):
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch('( udpsrc address=127.0.0.1 port=%d caps="%s" ! rtph264depay ! rtph264pay name=pay0 pt=96 config-interval=-1 )' % (udp, CAPS))
+    # A large receive buffer: on a busy machine the default (208 KiB) overflows while this
+    # process waits for a CPU, and the lost RTP packets corrupt frames.
+    factory.set_launch('( udpsrc address=127.0.0.1 port=%d buffer-size=4194304 caps="%s" ! rtph264depay ! rtph264pay name=pay0 pt=96 config-interval=-1 )' % (udp, CAPS))
     factory.set_shared(True)
     mounts.add_factory(path, factory)
 def on_stdin(source, condition):
@@ -73,6 +75,8 @@ export function rtspServerUnavailableReason(): string | undefined {
 export interface RtspPublisher {
   readonly path: string;
   readonly pid: number;
+  /** Resolves when the publisher has exited: at the end of the file when not looping, or after `stop()`. */
+  readonly exited: Promise<void>;
   /** Stops the stream (the path then serves no data: clients stay connected, silent). */
   stop(): Promise<void>;
 }
@@ -83,6 +87,12 @@ export interface PublishOptions {
   readonly loop?: boolean;
   /** Key frame interval in frames; short so clients can start quickly. Default 10. */
   readonly gop?: number;
+  /**
+   * Lossless H.264 (x264 `-qp 0`, one slice per frame) instead of x264's default quality: a
+   * client decodes exactly the pixels a decode of the file gives, so a test can check frames bit
+   * for bit. Default false.
+   */
+  readonly lossless?: boolean;
 }
 
 /** The running server. */
@@ -131,11 +141,15 @@ export async function startRtspServer(): Promise<RtspServerHarness> {
         '-re', ...(options.loop ?? true ? ['-stream_loop', '-1'] : []), '-i', file,
         '-an', '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency',
         '-g', String(options.gop ?? 10), '-bf', '0',
+        // One encoder thread = one slice per frame: with x264's sliced threads (zerolatency) the
+        // client's decode of this relay was off at slice boundaries (a band of rows, every frame).
+        ...(options.lossless === true ? ['-qp', '0', '-threads', '1'] : []),
         '-f', 'rtp', `rtp://127.0.0.1:${udpPort}?pkt_size=1200`,
       ];
       const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
       child.stderr.resume();
       publishers.add(child);
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.once('exit', () => publishers.delete(child));
       await new Promise<void>((resolve, reject) => {
         child.once('spawn', resolve);
@@ -144,6 +158,7 @@ export async function startRtspServer(): Promise<RtspServerHarness> {
       return {
         path,
         pid: child.pid ?? -1,
+        exited,
         stop: async () => {
           await stopProcess(child);
         },
