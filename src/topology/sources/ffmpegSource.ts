@@ -129,7 +129,8 @@ type FfmpegChild = ChildProcessByStdio<null, Readable, Readable>;
  * leaving processes behind. Timing: ffmpeg's `fps` filter makes the output constant-rate,
  * so frame k of a run is at k/fps after the run's first frame; pts are derived from that
  * index (files: media time from 0, continued across loops; live: epoch ms at the run's
- * first frame plus k/fps, kept increasing across reconnects). Real per-frame pts would need
+ * first frame plus k/fps, kept increasing across reconnects, pulled back to a frame's arrival
+ * when frames come sooner than that, as after a slow decoder start). Real per-frame pts would need
  * `showinfo` lines on stderr matched to stdout frames across two pipes, for no gain after
  * a constant-rate filter.
  *
@@ -263,7 +264,15 @@ export function createFfmpegSource(options: FfmpegSourceOptions): VideoSource {
           } else {
             watchdog.refresh();
           }
-          const ptsMs = runBaseMs + runFrames * frameMs;
+          let ptsMs = runBaseMs + runFrames * frameMs;
+          if (live && lastFrameAt < ptsMs) {
+            // Here before its slot: the run's first frame came late (the decoder's start-up
+            // delay) and ffmpeg is catching up. Follow the arrivals back so that no frame is
+            // stamped after it arrived (measured: 2 s ahead on an RTSP camera otherwise,
+            // making events end after they were emitted); stay increasing.
+            ptsMs = Math.max(lastFrameAt, lastPtsMs + 1);
+            runBaseMs = ptsMs - runFrames * frameMs;
+          }
           runFrames += 1;
           lastPtsMs = ptsMs;
           counters.frames += 1;

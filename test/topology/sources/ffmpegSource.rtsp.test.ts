@@ -105,7 +105,11 @@ test('frames arrive from an RTSP camera; unsubscribing kills and reaps ffmpeg', 
       assert.equal(frame.data.length, 112 * 112 * 3);
       assert.ok(new Set(frame.data).size > 50, 'a real picture');
       assert.ok(!frame.gapBefore);
-      if (i > 0) assert.equal(frame.ptsMs - (rec.frames[i - 1] as Frame).ptsMs, 200, 'pts step is 1/fps');
+      // At most 1/fps apart: less while ffmpeg catches up after its start-up delay (pts follow
+      // the arrivals back then, never ahead of them).
+      const step = i > 0 ? frame.ptsMs - (rec.frames[i - 1] as Frame).ptsMs : 200;
+      assert.ok(step > 0 && step <= 200, `pts step ${step} ms (1/fps = 200)`);
+      assert.ok(frame.ptsMs <= Date.now(), 'not stamped in the future');
     });
     assert.ok(Math.abs((rec.frames[0] as Frame).ptsMs - Date.now()) < 60_000, 'live pts are epoch milliseconds');
     const pid = cam.stats().pid;
