@@ -70,7 +70,8 @@ export function backboneComplexity(config: BackboneConfig = {}): Complexity {
     flopsPerFrame += 2 * k * k * cin * cout * outSize * outSize;
   };
 
-  conv(3, 3, layout.stemChannels, layout.stemSize);
+  // 6 input channels with temporal-difference input (frame and its difference to the previous one).
+  conv(3, layout.stemInChannels, layout.stemChannels, layout.stemSize);
   bn(layout.stemChannels);
   for (const b of layout.blocks) {
     if (b.expand) {

@@ -90,6 +90,7 @@ test('backboneComplexity counts exactly the parameters tfjs builds, and FLOPs ma
     { gsfBlocks: 0 },
     { gsfBlocks: 5, channelRatio: 0.5, frames: 4, size: 96 },
     { widthMultiplier: 1.4, size: 100 },
+    { temporalDifference: true, widthMultiplier: 0.5 },
   ];
   for (const config of configs) {
     const model = createBackbone(config);
