@@ -4,6 +4,7 @@ import { mkdtemp, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, parseConfig } from '../../src/config/load.ts';
+import { CAMERA_RECONNECT_MAX_MS } from '../../src/config/schema.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { DEFAULT_BACKOFF } from '../../src/retry.ts';
 import { startClipwise } from '../support/clipwise.ts';
@@ -75,14 +76,15 @@ test('bad YAML and missing files are ConfigErrors', async () => {
   await assert.rejects(loadConfig(join(dir, 'none.yaml'), {}), (e: unknown) => e instanceof ConfigError && /cannot read/.test(e.message));
 });
 
-test('rtsp sources get the reconnect and watchdog defaults of today (retry.ts DEFAULT_BACKOFF, 10 s stall)', () => {
+test('rtsp sources get the reconnect and watchdog defaults (retry.ts DEFAULT_BACKOFF capped at 10 s, 10 s stall)', () => {
   const cfg = parseConfig({ sources: [{ type: 'rtsp', cameraId: 'a', url: 'rtsp://h/x' }] });
   const src = cfg.sources[0];
   assert.ok(src?.type === 'rtsp');
   assert.equal(src.stallTimeoutMs, 10_000);
   assert.equal(src.startTimeoutMs, undefined, 'left to the decoder (max of stall timeout and 10 s)');
   const { maxAttempts, ...backoff } = src.reconnect;
-  assert.deepEqual(backoff, { ...DEFAULT_BACKOFF });
+  assert.deepEqual(backoff, { ...DEFAULT_BACKOFF, maxMs: CAMERA_RECONNECT_MAX_MS });
+  assert.equal(CAMERA_RECONNECT_MAX_MS, 10_000);
   assert.equal(maxAttempts, undefined, 'reconnect forever');
 });
 

@@ -37,9 +37,9 @@ test('rtspDecoderPolicy hands every configured field to the decoder', () => {
   assert.deepEqual(policy, { stallTimeoutMs: 2500, startTimeoutMs: 15_000, backoff: { initialMs: 50, maxMs: 800, factor: 1.5, jitter: 0.1 }, maxReconnects: 4 });
 });
 
-test('rtspDecoderPolicy with nothing configured keeps the decoder defaults (10 s stall, 0.5 s doubling to 30 s, forever)', () => {
+test('rtspDecoderPolicy with nothing configured: 10 s stall, 0.5 s doubling to a 10 s cap, forever', () => {
   const policy = rtspDecoderPolicy(rtspEntry({}));
-  assert.deepEqual(policy, { stallTimeoutMs: 10_000, backoff: { initialMs: 500, maxMs: 30_000, factor: 2, jitter: 0.2 } });
+  assert.deepEqual(policy, { stallTimeoutMs: 10_000, backoff: { initialMs: 500, maxMs: 10_000, factor: 2, jitter: 0.2 } });
   assert.equal('maxReconnects' in policy, false, 'no limit: reconnect forever');
   assert.equal('startTimeoutMs' in policy, false, 'the decoder picks its first-frame allowance');
 });
