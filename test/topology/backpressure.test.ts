@@ -3,25 +3,12 @@ import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { lastValueFrom, merge, toArray } from 'rxjs';
 import { createMetrics, METRIC } from '../../src/metrics/metrics.ts';
-import type { ModelManifest } from '../../src/model/clipModel.ts';
 import { analyse, createPipelineStats } from '../../src/topology/pipeline.ts';
 import { createSyntheticSource } from '../../src/topology/sources/syntheticSource.ts';
 import type { Clip } from '../../src/types.ts';
+import { fakeManifest } from '../support/manifest.ts';
 
-const manifest: ModelManifest = {
-  format: 'clipwise-model',
-  formatVersion: 1,
-  name: 'fake',
-  version: '0',
-  classes: ['background', 'x'],
-  backgroundIndex: 0,
-  clip: { frames: 4, size: 16, fps: 5, stride: 4 },
-  window: { clips: 4 },
-  backbone: {},
-  heads: { gcf: {} },
-  defaultHead: 'gcf',
-  trained: false,
-};
+const manifest = fakeManifest();
 
 test('when inference is slower than input, clips are dropped and counted, queues stay bounded, events still flow', async () => {
   const registry = new Registry();

@@ -3,28 +3,15 @@ import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { lastValueFrom, merge, toArray } from 'rxjs';
 import { createMetrics, METRIC } from '../../src/metrics/metrics.ts';
-import type { ModelManifest } from '../../src/model/clipModel.ts';
 import type { RateGovernor } from '../../src/operators/rateGovernor.ts';
 import { analyse, createPipelineStats } from '../../src/topology/pipeline.ts';
 import { createSyntheticSource } from '../../src/topology/sources/syntheticSource.ts';
 import type { Clip, ClipMeta, Window } from '../../src/types.ts';
+import { fakeManifest } from '../support/manifest.ts';
 
 const T = 4;
 const FPS = 100;
-const manifest: ModelManifest = {
-  format: 'clipwise-model',
-  formatVersion: 1,
-  name: 'fake',
-  version: '0',
-  classes: ['background', 'x'],
-  backgroundIndex: 0,
-  clip: { frames: T, size: 16, fps: FPS, stride: T },
-  window: { clips: 4 },
-  backbone: {},
-  heads: { gcf: {} },
-  defaultHead: 'gcf',
-  trained: false,
-};
+const manifest = fakeManifest({ clip: { frames: T, size: 16, fps: FPS, stride: T } });
 
 test('overload lowers the lagging cameras’ analysis rate before any clip is dropped; the effective rate is exported; clips stay exact', async () => {
   const registry = new Registry();

@@ -12,30 +12,17 @@ import { lastValueFrom, map, merge, toArray, type Observable } from 'rxjs';
 import { parseConfig } from '../../src/config/load.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics, METRIC, type Metrics } from '../../src/metrics/metrics.ts';
-import type { ModelManifest } from '../../src/model/clipModel.ts';
 import { analyse, createPipelineStats, pullWaterMarks, type AnalysisSettings, type PipelineStats } from '../../src/topology/pipeline.ts';
 import { createPullControl, type PullControl, type PullGate } from '../../src/topology/pullControl.ts';
 import { createFfmpegSource, type ExitInfo } from '../../src/topology/sources/ffmpegSource.ts';
 import { createSourceFor } from '../../src/topology/sources/fromConfig.ts';
 import type { ActionEvent, Clip, Frame } from '../../src/types.ts';
 import { pidExists } from '../support/rtsp.ts';
+import { fakeManifest } from '../support/manifest.ts';
 
 const VTEST = '/usr/share/doc/opencv-doc/examples/data/vtest.avi';
 
-const manifest: ModelManifest = {
-  format: 'clipwise-model',
-  formatVersion: 1,
-  name: 'fake',
-  version: '0',
-  classes: ['background', 'x'],
-  backgroundIndex: 0,
-  clip: { frames: 4, size: 16, fps: 5, stride: 4 },
-  window: { clips: 4 },
-  backbone: {},
-  heads: { gcf: {} },
-  defaultHead: 'gcf',
-  trained: false,
-};
+const manifest = fakeManifest();
 
 const settings: AnalysisSettings = {
   stride: 4,

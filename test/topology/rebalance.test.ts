@@ -9,24 +9,12 @@ import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { Subject, from, lastValueFrom, toArray } from 'rxjs';
 import { createMetrics, METRIC, type Metrics } from '../../src/metrics/metrics.ts';
-import type { HeadResult, ModelManifest } from '../../src/model/clipModel.ts';
+import type { HeadResult } from '../../src/model/clipModel.ts';
 import { analyse, analysisBacklog, createPipelineStats, type AnalysisSettings, type PipelineStats } from '../../src/topology/pipeline.ts';
 import type { ActionEvent, Clip, Frame } from '../../src/types.ts';
+import { fakeManifest } from '../support/manifest.ts';
 
-const manifest: ModelManifest = {
-  format: 'clipwise-model',
-  formatVersion: 1,
-  name: 'fake',
-  version: '0',
-  classes: ['background', 'x'],
-  backgroundIndex: 0,
-  clip: { frames: 4, size: 2, fps: 5, stride: 4 },
-  window: { clips: 4 },
-  backbone: {},
-  heads: { gcf: {} },
-  defaultHead: 'gcf',
-  trained: false,
-};
+const manifest = fakeManifest({ clip: { frames: 4, size: 2, fps: 5, stride: 4 } });
 
 /** What `clipwise run` sets for a Kafka source: sequence-aligned clips, whole windows only, open updates. */
 const settings: AnalysisSettings = {
