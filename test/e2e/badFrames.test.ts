@@ -21,7 +21,7 @@ import { createSyntheticSource } from '../../src/topology/sources/syntheticSourc
 import type { Frame } from '../../src/types.ts';
 import { calibrateClassThreshold, type Calibration } from '../support/calibrate.ts';
 import { killAllClipwise, metricValue, sleep, startClipwise, waitFor } from '../support/clipwise.ts';
-import { eventKey, readEventsWithKcat } from '../support/e2e.ts';
+import { analyzerYaml, eventKey, readEventsWithKcat } from '../support/e2e.ts';
 import { startKafka, type KafkaBroker } from '../support/kafka.ts';
 import { makeTestModel } from '../support/model.ts';
 
@@ -111,16 +111,7 @@ after(async () => {
 
 test('malformed frame messages go to the dead-letter topic with a reason; memory stays bounded; good frames are unaffected', async () => {
   const child = startClipwise(['run'], {
-    config: [
-      `model: { path: ${JSON.stringify(model)} }`,
-      'runtime: { backend: wasm, workers: 0 }',
-      'pipeline: { fps: 5, batch: { maxClips: 1, maxWindows: 1 } }',
-      `detection: { classThreshold: ${calibration.classThreshold}, attentionThreshold: 0 }`,
-      'sources: [ { type: kafka, fromBeginning: true } ]',
-      'sinks: [ { type: kafka } ]',
-      `kafka: { brokers: ${JSON.stringify(broker.brokers)}, groupId: bad, topics: { frames: frames, actions: actions, deadLetter: frames.dlq } }`,
-      'metrics: { port: 0 }',
-    ].join('\n'),
+    config: analyzerYaml({ scene: { model, fps: 5, calibration, broker, topic: 'frames', deadLetter: 'frames.dlq' }, group: 'bad', actions: 'actions' }),
   });
   let peakRss = 0;
   const rss = async (): Promise<number> => {

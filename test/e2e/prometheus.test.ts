@@ -18,7 +18,7 @@ import { createSyntheticSource } from '../../src/topology/sources/syntheticSourc
 import type { Frame } from '../../src/types.ts';
 import { calibrateClassThreshold, type Calibration } from '../support/calibrate.ts';
 import { killAllClipwise, metricValue, startClipwise } from '../support/clipwise.ts';
-import { eventKey, readEventsWithKcat, waitForIdle } from '../support/e2e.ts';
+import { analyzerYaml, eventKey, readEventsWithKcat, waitForIdle } from '../support/e2e.ts';
 import { startKafka, type KafkaBroker } from '../support/kafka.ts';
 import { makeTestModel } from '../support/model.ts';
 import { prometheusUnavailableReason, startPrometheus, type PrometheusHarness } from '../support/prometheus.ts';
@@ -67,16 +67,7 @@ after(async () => {
 
 test('kcat frames → analyzer → kcat events; Prometheus counts the frames and events', { skip: prometheusUnavailableReason() }, async () => {
   const child = startClipwise(['run'], {
-    config: [
-      `model: { path: ${JSON.stringify(model)} }`,
-      'runtime: { backend: wasm, workers: 0 }',
-      'pipeline: { fps: 5, batch: { maxClips: 1, maxWindows: 1 } }',
-      `detection: { classThreshold: ${calibration.classThreshold}, attentionThreshold: 0 }`,
-      'sources: [ { type: kafka, fromBeginning: true } ]',
-      'sinks: [ { type: kafka } ]',
-      `kafka: { brokers: ${JSON.stringify(broker.brokers)}, groupId: prom, topics: { frames: frames, actions: actions, deadLetter: frames.dlq } }`,
-      'metrics: { port: 0 }',
-    ].join('\n'),
+    config: analyzerYaml({ scene: { model, fps: 5, calibration, broker, topic: 'frames', deadLetter: 'frames.dlq' }, group: 'prom', actions: 'actions' }),
   });
   const port = await child.metricsPort();
   prom = await startPrometheus({ targets: [`127.0.0.1:${port}`] });

@@ -116,7 +116,14 @@ export function describeScene(scene: FramesScene): string {
  *
  * @param o.extra - more YAML lines (top-level keys not set here)
  */
-export function analyzerYaml(o: { scene: FramesScene; group: string; actions: string; sinks?: string; extra?: readonly string[] }): string {
+export function analyzerYaml(o: {
+  /** A prepared scene, or the parts of one a suite with its own frames has. */
+  scene: Pick<FramesScene, 'model' | 'fps' | 'calibration' | 'broker' | 'topic' | 'deadLetter'>;
+  group: string;
+  actions: string;
+  sinks?: string;
+  extra?: readonly string[];
+}): string {
   const { scene } = o;
   return [
     `model: { path: ${JSON.stringify(scene.model)} }`,
