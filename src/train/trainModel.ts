@@ -38,7 +38,7 @@ import { writeModelCard } from './modelCard.ts';
 import { formatDuration } from './progress.ts';
 import { ScheduledAdam } from './schedule.ts';
 import { backboneOf, createClipClassifier, trainBackboneStage, type BackboneEpoch, type ClipSet } from './trainBackbone.ts';
-import { hasGate, trainHead, type HeadTrainingResult } from './trainHeads.ts';
+import { hasGate, trainHead, type HeadTrainingOptions, type HeadTrainingResult } from './trainHeads.ts';
 import { actionTop1, attentionStats, gatherWindows, indexWindows, predictHead, windowRelevance, type AttentionStats, type FeatureVideo } from './windows.ts';
 
 /** Everything `clipwise train` can set. */
@@ -369,6 +369,23 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
   const heads = new Map<HeadKind, tfl.LayersModel>();
   const valTop1: Partial<Record<HeadKind, number>> = {};
   const attention: Partial<Record<HeadKind, AttentionStats>> = {};
+  // What every head's training shares (the shipped heads and the paper-loss diagnostic below).
+  const headTraining = (kind: HeadKind): Omit<HeadTrainingOptions, 'head' | 'attentionSupervision'> => ({
+    kind,
+    videos: trainFeatures,
+    windows: trainWindows,
+    numClasses: K,
+    clips: C,
+    steps: o.headSteps,
+    batchSize: o.headBatchSize,
+    learningRate: o.headLearningRate,
+    lambda: o.lambda,
+    backgroundWeight: 2,
+    noiseStd: o.headNoise,
+    seed: o.seed + HEAD_KINDS.indexOf(kind),
+    backgroundIndex: bg,
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
   for (const kind of HEAD_KINDS) {
     const dir = join(ckDir, 'heads', kind);
     let head: tfl.LayersModel;
@@ -377,24 +394,7 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
       fresh.heads.get(kind)?.dispose();
     } else {
       head = fresh.heads.get(kind) as tfl.LayersModel;
-      const result = await trainHead({
-        kind,
-        head,
-        videos: trainFeatures,
-        windows: trainWindows,
-        numClasses: K,
-        clips: C,
-        steps: o.headSteps,
-        batchSize: o.headBatchSize,
-        learningRate: o.headLearningRate,
-        lambda: o.lambda,
-        attentionSupervision: o.attentionSupervision,
-        backgroundWeight: 2,
-        noiseStd: o.headNoise,
-        seed: o.seed + HEAD_KINDS.indexOf(kind),
-        backgroundIndex: bg,
-        ...(o.signal ? { signal: o.signal } : {}),
-      });
+      const result = await trainHead({ ...headTraining(kind), head, attentionSupervision: o.attentionSupervision });
       await saveLayersModel(head, dir);
       st.heads[kind] = result;
       await saveState();
@@ -415,24 +415,7 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
   let unsupervisedGate: { valTop1: number; attention: AttentionStats } | undefined;
   if (o.attentionSupervision > 0) {
     const paper = createHead('gcf', { ...(fresh.manifest.heads['gcf'] as unknown as HeadConfig) });
-    await trainHead({
-      kind: 'gcf',
-      head: paper,
-      videos: trainFeatures,
-      windows: trainWindows,
-      numClasses: K,
-      clips: C,
-      steps: o.headSteps,
-      batchSize: o.headBatchSize,
-      learningRate: o.headLearningRate,
-      lambda: o.lambda,
-      attentionSupervision: 0,
-      backgroundWeight: 2,
-      noiseStd: o.headNoise,
-      seed: o.seed + HEAD_KINDS.indexOf('gcf'),
-      backgroundIndex: bg,
-      ...(o.signal ? { signal: o.signal } : {}),
-    });
+    await trainHead({ ...headTraining('gcf'), head: paper, attentionSupervision: 0 });
     const pred = await predictHead(paper, valX, valWindows.length, C, bbCfg.dim);
     unsupervisedGate = { valTop1: actionTop1(pred, valLabels, bg).top1, attention: attentionStats(pred, valRelevance, valLabels, 0.5, bg) };
     paper.dispose();
