@@ -218,8 +218,9 @@ export async function createEmbedder(dir: string): Promise<ClipEmbedder> {
     async embed(clips, shape, timing) {
       const t0 = timing ? performance.now() : 0;
       const size = clips.length * shape.frames * shape.height * shape.width * 3;
-      if (tf.getBackend() === 'wasm' && (scratch === undefined || scratch.length < size)) scratch = new Float32Array(size);
-      const x = preprocessClips(clips, shape.frames, shape.height, shape.width, tf.getBackend() === 'wasm' ? scratch : undefined);
+      const reuse = tf.getBackend() === 'wasm';
+      if (reuse && (scratch === undefined || scratch.length < size)) scratch = new Float32Array(size);
+      const x = preprocessClips(clips, shape.frames, shape.height, shape.width, reuse ? scratch : undefined);
       const t1 = timing ? performance.now() : 0;
       try {
         const y = forward(x);
