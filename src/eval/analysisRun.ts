@@ -23,7 +23,7 @@ import { Registry } from 'prom-client';
 import { lastValueFrom, range, map, tap, toArray, type Observable } from 'rxjs';
 import { parseConfig } from '../config/load.ts';
 import { createMetrics } from '../metrics/metrics.ts';
-import type { HeadResult, ModelManifest } from '../model/clipModel.ts';
+import type { ClipEmbedder, HeadResult, ModelManifest } from '../model/clipModel.ts';
 import type { HeadKind } from '../model/heads.ts';
 import { analyse, createPipelineStats, type AnalysisSettings } from '../topology/pipeline.ts';
 import type { ActionEvent, Clip, ClipMeta, Frame } from '../types.ts';
@@ -67,6 +67,24 @@ export interface AnalysisRunOptions {
   readonly runHead: (windows: readonly Float32Array[]) => Promise<HeadResult[]>;
   readonly settings: AnalysisSettings;
   readonly backend?: string;
+}
+
+/**
+ * The `infer` of {@link AnalysisRunOptions} for an in-process embedder: one call per batch,
+ * one descriptor per clip.
+ *
+ * @param embedder the backbone, as `createEmbedder` loads it
+ * @returns clips → their descriptors, in order
+ */
+export function inferWith(embedder: ClipEmbedder): (clips: readonly Clip[]) => Promise<Float32Array[]> {
+  return async (clips) => {
+    const first = clips[0] as Clip;
+    const flat = await embedder.embed(
+      clips.map((c) => c.data),
+      { frames: first.frames, height: first.height, width: first.width },
+    );
+    return clips.map((_, j) => flat.slice(j * embedder.dim, (j + 1) * embedder.dim));
+  };
 }
 
 /**

@@ -21,12 +21,11 @@ import { createEmbedder, createWindowHead, loadClipwiseModel, type ModelManifest
 import { HEAD_KINDS, type HeadKind } from '../model/heads.ts';
 import { initRuntime, type BackendRequest } from '../model/runtime.ts';
 import { createFfmpegSource } from '../topology/sources/ffmpegSource.ts';
-import type { Clip } from '../types.ts';
 import { loadDataset, type DatasetVideo } from '../train/dataset.ts';
 import { fileSourceOptions } from '../train/decode.ts';
 import { clipLabels } from '../train/labels.ts';
 import { actionTop1, attentionStats, gatherWindows, indexWindows, predictHead, windowRelevance, type AttentionStats, type FeatureVideo } from '../train/windows.ts';
-import { evaluationSettings, runAnalysis, type AnalysisRun } from './analysisRun.ts';
+import { evaluationSettings, inferWith, runAnalysis, type AnalysisRun } from './analysisRun.ts';
 import {
   detectionDelays,
   detectionErrors,
@@ -133,15 +132,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalResult> {
       const source = createFfmpegSource(
         fileSourceOptions(v.path, id, { fps: manifest.clip.fps, size: manifest.clip.size, ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}) }),
       );
-      const infer = async (clips: readonly Clip[]): Promise<Float32Array[]> => {
-        const first = clips[0] as Clip;
-        const flat = await embedder.embed(
-          clips.map((c) => c.data),
-          { frames: first.frames, height: first.height, width: first.width },
-        );
-        return clips.map((_, j) => flat.slice(j * embedder.dim, (j + 1) * embedder.dim));
-      };
-      const run = await runAnalysis({ frames$: source.frames$, manifest, headKind, infer, runHead: (w) => head.run(w), settings, backend: runtime.backend });
+      const run = await runAnalysis({ frames$: source.frames$, manifest, headKind, infer: inferWith(embedder), runHead: (w) => head.run(w), settings, backend: runtime.backend });
       dropped = { clips: dropped.clips + run.droppedClips, frames: dropped.frames + run.droppedFrames, windows: dropped.windows + run.droppedWindows };
       durations.set(id, v.durationSeconds);
       for (const inst of v.instances) truth.push({ video: id, classIndex: inst.classIndex, start: inst.start, end: inst.end });

@@ -41,7 +41,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { from, lastValueFrom, toArray, type Observable } from 'rxjs';
-import { evaluationSettings, runAnalysis, type AnalysisRun } from '../../src/eval/analysisRun.ts';
+import { evaluationSettings, inferWith, runAnalysis, type AnalysisRun } from '../../src/eval/analysisRun.ts';
 import { meanAveragePrecision, type DetectedEvent, type GroundTruth } from '../../src/eval/detectionMetrics.ts';
 import { createEmbedder, createWindowHead, loadManifest, type ModelManifest } from '../../src/model/clipModel.ts';
 import { initRuntime } from '../../src/model/runtime.ts';
@@ -50,7 +50,7 @@ import { createFfmpegSource } from '../../src/topology/sources/ffmpegSource.ts';
 import { loadDataset, type DatasetVideo } from '../../src/train/dataset.ts';
 import { fileSourceOptions } from '../../src/train/decode.ts';
 import type { AnalysisSettings } from '../../src/topology/pipeline.ts';
-import type { ActionEvent, Clip, Frame } from '../../src/types.ts';
+import type { ActionEvent, Frame } from '../../src/types.ts';
 import { killAllClipwise, metricValue, startClipwise, waitFor } from '../support/clipwise.ts';
 import { readEventsWithKcat, waitForFrames } from '../support/e2e.ts';
 import { ACTION_HEADERS_V1, parseActionEventV1, type ActionEventV1 } from '../support/eventSchema.ts';
@@ -121,14 +121,7 @@ async function loadLocalModel(path: string): Promise<LocalModel> {
   const manifest = await loadManifest(path);
   const embedder = await createEmbedder(path);
   const head = await createWindowHead(path);
-  const infer = async (clips: readonly Clip[]): Promise<Float32Array[]> => {
-    const first = clips[0] as Clip;
-    const flat = await embedder.embed(
-      clips.map((c) => c.data),
-      { frames: first.frames, height: first.height, width: first.width },
-    );
-    return clips.map((_, j) => flat.slice(j * embedder.dim, (j + 1) * embedder.dim));
-  };
+  const infer = inferWith(embedder);
   return {
     manifest,
     analyse: (frames$, settings) => runAnalysis({ frames$, manifest, headKind: head.kind, infer, runHead: (w) => head.run(w), settings, backend: 'wasm' }),
