@@ -27,6 +27,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { ConfigError, ShapeError } from '../errors.ts';
 import { FoldClipFrames } from './layers/FoldClipFrames.ts';
+import { FusedBatchNormalization } from './layers/FusedBatchNormalization.ts';
 import { GateShiftFuse, gsfChannels } from './layers/GateShiftFuse.ts';
 import { SpatioTemporalAveragePool } from './layers/SpatioTemporalAveragePool.ts';
 import { TemporalDifference } from './layers/TemporalDifference.ts';
@@ -207,9 +208,14 @@ function convBnRelu6(
   activation: boolean,
 ): tfl.SymbolicTensor {
   let y = conv.apply(x) as tfl.SymbolicTensor;
-  y = tfl.layers.batchNormalization({ name: `${name}_bn`, momentum: 0.99, epsilon: 1e-3 }).apply(y) as tfl.SymbolicTensor;
+  y = batchNorm(`${name}_bn`).apply(y) as tfl.SymbolicTensor;
   if (activation) y = relu6(`${name}_relu6`).apply(y) as tfl.SymbolicTensor;
   return y;
+}
+
+/** BatchNorm (momentum 0.99, ε 1e-3) whose training step is fused on wasm; saved as a plain BatchNormalization. */
+function batchNorm(name: string): tfl.layers.Layer {
+  return new FusedBatchNormalization({ name, momentum: 0.99, epsilon: 1e-3 });
 }
 
 /**
@@ -295,7 +301,7 @@ export function createBackbone(config: BackboneConfig = {}): tfl.LayersModel {
         x,
       ) as tfl.SymbolicTensor;
     }
-    x = tfl.layers.batchNormalization({ name: `${p}_dw_bn`, momentum: 0.99, epsilon: 1e-3 }).apply(x) as tfl.SymbolicTensor;
+    x = batchNorm(`${p}_dw_bn`).apply(x) as tfl.SymbolicTensor;
     x = relu6(`${p}_dw_relu6`).apply(x) as tfl.SymbolicTensor;
     x = convBnRelu6(x, `${p}_project`, pointwise(b.outChannels, `${p}_project_conv`), false);
     if (b.residual) x = tfl.layers.add({ name: `${p}_add` }).apply([blockInput, x]) as tfl.SymbolicTensor;

@@ -35,6 +35,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { BackendUnavailableError, ShapeError, UnsupportedKernelError } from '../errors.ts';
+import { registerFusedClipGradient } from './fusedTrainingOps.ts';
+import { registerFusedBatchNormalization } from './layers/FusedBatchNormalization.ts';
 
 type Pair = [number, number];
 type Triple = [number, number, number];
@@ -856,6 +858,9 @@ export function registerWasmTrainingKernels(): void {
     if (existing !== undefined) tf.unregisterKernel(config.kernelName, 'wasm');
     tf.registerKernel(config);
   }
+  // The elementwise half of a training step (see fusedTrainingOps.ts).
+  registerFusedClipGradient();
+  registerFusedBatchNormalization();
 }
 
 function getWasmKernel(name: string): KernelConfig | undefined {
