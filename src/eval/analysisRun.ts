@@ -26,6 +26,7 @@ import { createMetrics } from '../metrics/metrics.ts';
 import type { ClipEmbedder, HeadResult, ModelManifest } from '../model/clipModel.ts';
 import type { HeadKind } from '../model/heads.ts';
 import { analyse, createPipelineStats, type AnalysisSettings } from '../topology/pipeline.ts';
+import type { PullControl } from '../topology/pullControl.ts';
 import type { ActionEvent, Clip, ClipMeta, Frame } from '../types.ts';
 
 /** An event and the media time of the window that emitted it. */
@@ -67,6 +68,8 @@ export interface AnalysisRunOptions {
   readonly runHead: (windows: readonly Float32Array[]) => Promise<HeadResult[]>;
   readonly settings: AnalysisSettings;
   readonly backend?: string;
+  /** The valve `frames$`'s source waits on (see {@link evaluationSettings}' `paced`). */
+  readonly pull?: PullControl;
 }
 
 /**
@@ -89,16 +92,20 @@ export function inferWith(embedder: ClipEmbedder): (clips: readonly Clip[]) => P
 
 /**
  * The analysis settings `clipwise run` would use for a model with its default config, with the
- * detection thresholds the model's manifest recommends, and queues large enough that a file
- * decoded faster than real time never drops a clip (evaluation must score every clip).
+ * detection thresholds the model's manifest recommends. Evaluation must score every clip: a
+ * decoded file waits on the pull valve (`paced`, the default queue of `clipwise run`, so memory
+ * stays bounded on long videos); a replay that cannot wait gets queues large enough that
+ * nothing is ever dropped.
  *
  * @param manifest the model's manifest (thresholds, stride).
  * @param overrides thresholds to use instead (calibration).
+ * @param paced true when the frames come from a source on a pull valve.
  * @returns settings for `analyse`.
  */
 export function evaluationSettings(
   manifest: ModelManifest,
   overrides: Partial<Pick<AnalysisSettings, 'classThreshold' | 'attentionThreshold' | 'holdWindows'>> = {},
+  paced = false,
 ): AnalysisSettings {
   const config = parseConfig({ sources: [{ type: 'file', cameraId: 'eval', path: 'eval.mp4' }] }, 'evaluation defaults');
   return {
@@ -107,7 +114,7 @@ export function evaluationSettings(
     hop: config.pipeline.window.hop,
     batchClips: config.pipeline.batch.maxClips,
     batchWaitMs: config.pipeline.batch.maxWaitMs,
-    maxQueuedClips: 1_000_000,
+    maxQueuedClips: paced ? config.pipeline.queue.maxClips : 1_000_000,
     inferConcurrency: 1,
     classThreshold: overrides.classThreshold ?? manifest.detection?.classThreshold ?? config.detection.classThreshold ?? 0.5,
     attentionThreshold: overrides.attentionThreshold ?? manifest.detection?.attentionThreshold ?? config.detection.attentionThreshold ?? 0.5,
@@ -179,7 +186,17 @@ export async function runAnalysis(o: AnalysisRunOptions): Promise<AnalysisRun> {
   const events: TimedEvent[] = [];
   await lastValueFrom(
     o.frames$.pipe(
-      analyse({ manifest: o.manifest, headKind: o.headKind, infer, runHead, settings: o.settings, metrics, stats, backend: o.backend ?? 'eval' }),
+      analyse({
+        manifest: o.manifest,
+        headKind: o.headKind,
+        infer,
+        runHead,
+        settings: o.settings,
+        metrics,
+        stats,
+        backend: o.backend ?? 'eval',
+        ...(o.pull ? { pull: o.pull } : {}),
+      }),
       tap((event) => {
         const n = stats.events.received;
         const w = windows[Math.min(n, windows.length) - 1];

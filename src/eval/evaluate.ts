@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { createEmbedder, createWindowHead, loadClipwiseModel, type ModelManifest } from '../model/clipModel.ts';
 import { HEAD_KINDS, type HeadKind } from '../model/heads.ts';
 import { initRuntime, type BackendRequest } from '../model/runtime.ts';
+import { createPullControl } from '../topology/pullControl.ts';
 import { createFfmpegSource } from '../topology/sources/ffmpegSource.ts';
 import { loadDataset, type DatasetVideo } from '../train/dataset.ts';
 import { fileSourceOptions } from '../train/decode.ts';
@@ -113,7 +114,8 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalResult> {
   const all = await loadClipwiseModel(o.model, { heads: 'all' });
   const manifest: ModelManifest = all.manifest;
   const headKind = o.head ?? manifest.defaultHead;
-  const settings = evaluationSettings(manifest);
+  // Files wait for the analysis (pull valve) instead of queueing whole videos of clips.
+  const settings = evaluationSettings(manifest, {}, true);
   const timing = { fps: manifest.clip.fps, frames: manifest.clip.frames, stride: settings.stride };
   const embedder = await createEmbedder(o.model);
   const head = await createWindowHead(o.model, headKind);
@@ -129,10 +131,21 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalResult> {
       o.signal?.throwIfAborted();
       const id = v.relPath;
       const tv = performance.now();
-      const source = createFfmpegSource(
-        fileSourceOptions(v.path, id, { fps: manifest.clip.fps, size: manifest.clip.size, ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}) }),
-      );
-      const run = await runAnalysis({ frames$: source.frames$, manifest, headKind, infer: inferWith(embedder), runHead: (w) => head.run(w), settings, backend: runtime.backend });
+      const pull = createPullControl();
+      const source = createFfmpegSource({
+        ...fileSourceOptions(v.path, id, { fps: manifest.clip.fps, size: manifest.clip.size, ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}) }),
+        pull,
+      });
+      const run = await runAnalysis({
+        frames$: source.frames$,
+        manifest,
+        headKind,
+        infer: inferWith(embedder),
+        runHead: (w) => head.run(w),
+        settings,
+        backend: runtime.backend,
+        pull,
+      });
       dropped = { clips: dropped.clips + run.droppedClips, frames: dropped.frames + run.droppedFrames, windows: dropped.windows + run.droppedWindows };
       durations.set(id, v.durationSeconds);
       for (const inst of v.instances) truth.push({ video: id, classIndex: inst.classIndex, start: inst.start, end: inst.end });

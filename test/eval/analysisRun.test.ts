@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { evaluationSettings, replayFrames, runAnalysis } from '../../src/eval/analysisRun.ts';
+import { pullWaterMarks } from '../../src/topology/pipeline.ts';
+import { createPullControl } from '../../src/topology/pullControl.ts';
+import { createFfmpegSource } from '../../src/topology/sources/ffmpegSource.ts';
 import type { HeadResult, ModelManifest } from '../../src/model/clipModel.ts';
 import type { Clip } from '../../src/types.ts';
 
@@ -21,6 +25,7 @@ const manifest: ModelManifest = {
   trained: true,
 };
 const D = 4;
+const VTEST = '/usr/share/doc/opencv-doc/examples/data/vtest.avi';
 const CLIPS = 24;
 // Clips 5, 6, 7 hold action 'a' (feature[0] = 1); every clip has a unique feature[1].
 const feature = (j: number): Float32Array => Float32Array.from([j >= 5 && j <= 7 ? 1 : 0, j + 1, 0, 0]);
@@ -79,4 +84,33 @@ test('evaluationSettings lets calibration override the thresholds and never drop
   assert.equal(s.classThreshold, 0.7);
   assert.equal(s.attentionThreshold, 0.2);
   assert.ok(s.maxQueuedClips >= 100_000);
+});
+
+test('a decoded file in evaluation waits on the pull valve for a slow backbone: every clip scored, backlog bounded', { skip: !existsSync(VTEST) && 'opencv-doc not installed' }, async () => {
+  const settings = evaluationSettings(manifest, {}, true);
+  assert.ok(settings.maxQueuedClips < 1000, 'a paced evaluation keeps run\'s default queue');
+  const pull = createPullControl();
+  const source = createFfmpegSource({ cameraId: 'vtest', path: VTEST, fps: 5, width: 16, height: 16, stallTimeoutMs: 30_000, pull });
+  let inferred = 0;
+  const run = await runAnalysis({
+    frames$: source.frames$,
+    manifest,
+    headKind: 'gcf',
+    // Far slower than decoding 16×16 frames: unpaced, the whole file would queue up as clips.
+    infer: async (clips: readonly Clip[]) => {
+      await new Promise((r) => setTimeout(r, 250));
+      inferred += clips.length;
+      return clips.map((c) => feature(c.startSeq / 8 + 100));
+    },
+    runHead: fakeHead,
+    settings,
+    pull,
+  });
+  const frames = source.stats().frames;
+  const clips = Math.floor((frames - manifest.clip.frames) / settings.stride) + 1;
+  assert.ok(clips > pullWaterMarks(settings).highWater, `the file (${clips} clips) is longer than the valve's high-water mark`);
+  assert.equal(run.droppedClips + run.droppedFrames + run.droppedWindows, 0);
+  assert.equal(inferred, clips, 'every clip inferred');
+  assert.ok(pull.stats().pauses > 0, 'ffmpeg was paused');
+  assert.ok(pull.stats().peakBacklog <= pullWaterMarks(settings).highWater + 1, `peak backlog ${pull.stats().peakBacklog}`);
 });
