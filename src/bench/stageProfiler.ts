@@ -15,8 +15,8 @@
  * const app = await startApp(config, { logger, profile: profiler });
  * profiler.read().stagesMs; // { clips: 12.3, windows: 4.5, tracker: 2.1, sinks: 0.8, … }
  */
-import { readFileSync } from 'node:fs';
 import { Observable, type OperatorFunction } from 'rxjs';
+import { threadCpuMs as threadCpu } from '../metrics/threadCpu.ts';
 import type { PipelineProfile } from '../topology/pipeline.ts';
 
 /** What a {@link StageProfiler} has accumulated since its last reset. */
@@ -37,11 +37,7 @@ export interface StageTotals {
  * @returns a monotonic ms count for this thread
  */
 export function threadCpuMs(): number {
-  try {
-    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
-  } catch {
-    return performance.now();
-  }
+  return threadCpu() ?? performance.now();
 }
 
 /** A {@link PipelineProfile} that keeps totals; `reset()` starts a new measurement window. */

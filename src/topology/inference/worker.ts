@@ -2,26 +2,17 @@
  * Inference worker body: one tensor backend per worker thread (wasm has no threads in Node,
  * so parallelism is one worker per core). Receives clips, answers clip descriptors.
  */
-import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { createEmbedder, type ClipEmbedder } from '../../model/clipModel.ts';
 import { initRuntime } from '../../model/runtime.ts';
+import { threadCpuMs } from '../../metrics/threadCpu.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 
 const port = parentPort;
 if (!port) throw new Error('inference worker must run in a worker thread');
 
 let embedder: ClipEmbedder | undefined;
-
-/** CPU time of this thread (ms) from the kernel's scheduler stats; undefined off Linux. */
-function threadCpuMs(): number | undefined {
-  try {
-    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
-  } catch {
-    return undefined;
-  }
-}
 
 function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port?.postMessage(msg, transfer);
