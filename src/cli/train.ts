@@ -21,6 +21,8 @@ validation videos, and writes a model folder with manifest.json, MODEL_CARD.md a
   --lr X                  stage-1 peak learning rate (0.002)
   --width-multiplier A    backbone channel width multiplier (1)
   --gsf-blocks N          last backbone blocks with a Gate-Shift-Fuse module (2; 9 = all)
+  --temporal-difference   feed the stem each frame's difference to the previous one as well (off)
+  --spatial-pooling P     descriptor pooling per frame: mean (GCF-Net) or max (mean)
   --head-steps N          stage-2 steps per head (4000)
   --lambda X              λ of the attention L1 term (0.001)
   --attention-supervision X  μ: weight of the gate's clip-relevance loss (1; 0 = the paper's loss)
@@ -28,6 +30,11 @@ validation videos, and writes a model folder with manifest.json, MODEL_CARD.md a
   --seed S                split, sampling and initialisation seed (1)
   --quick                 tiny frames and nets, a few steps (tests, smoke runs)
 `;
+
+function spatialPoolingFlag(v: string): 'mean' | 'max' {
+  if (v === 'mean' || v === 'max') return v;
+  throw new ConfigError(`--spatial-pooling must be mean or max, got ${v}`, [{ path: '--spatial-pooling', message: 'not mean or max' }]);
+}
 
 /**
  * Run `clipwise train`.
@@ -54,6 +61,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
       lr: { type: 'string' },
       'width-multiplier': { type: 'string' },
       'gsf-blocks': { type: 'string' },
+      'temporal-difference': { type: 'boolean' },
+      'spatial-pooling': { type: 'string' },
       'head-steps': { type: 'string' },
       lambda: { type: 'string' },
       'attention-supervision': { type: 'string' },
@@ -95,6 +104,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
         ...base.backbone,
         ...(values['width-multiplier'] !== undefined ? { widthMultiplier: numberFlag(values['width-multiplier'], 'width-multiplier') } : {}),
         ...(values['gsf-blocks'] !== undefined ? { gsfBlocks: numberFlag(values['gsf-blocks'], 'gsf-blocks') } : {}),
+        ...(values['temporal-difference'] === true ? { temporalDifference: true } : {}),
+        ...(values['spatial-pooling'] !== undefined ? { spatialPooling: spatialPoolingFlag(values['spatial-pooling']) } : {}),
       },
       headSteps: positiveInt(values['head-steps'], 'head-steps', base.headSteps),
       lambda: nonNegative(values.lambda, 'lambda', base.lambda),

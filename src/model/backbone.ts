@@ -29,7 +29,7 @@ import { ConfigError, ShapeError } from '../errors.ts';
 import { FoldClipFrames } from './layers/FoldClipFrames.ts';
 import { FusedBatchNormalization } from './layers/FusedBatchNormalization.ts';
 import { GateShiftFuse, gsfChannels } from './layers/GateShiftFuse.ts';
-import { SpatioTemporalAveragePool } from './layers/SpatioTemporalAveragePool.ts';
+import { SpatioTemporalAveragePool, type SpatialPooling } from './layers/SpatioTemporalAveragePool.ts';
 import { TemporalDifference } from './layers/TemporalDifference.ts';
 
 /** Options of {@link createBackbone}; every field has a default. */
@@ -56,6 +56,13 @@ export interface BackboneConfig {
    * static textured scene, so the difference image shows the stem where the motion is.
    */
   readonly temporalDifference?: boolean;
+  /**
+   * Pooling of the last feature map into the descriptor: `mean` over T·H·W (default, GCF-Net
+   * §3.1.1, the 1.0.0 architecture) or `max`: each frame's spatial maximum, averaged over T.
+   * Why `max`: an actor covers ~1% of a 112×112 frame, so a spatial mean dilutes its features
+   * ~100× into the static scene's; the maximum passes them through whole.
+   */
+  readonly spatialPooling?: SpatialPooling;
 }
 
 /** A {@link BackboneConfig} with every default filled in. */
@@ -70,6 +77,7 @@ export const DEFAULT_BACKBONE_CONFIG: ResolvedBackboneConfig = Object.freeze({
   gsfBlocks: 2,
   channelRatio: 0.25,
   temporalDifference: false,
+  spatialPooling: 'mean',
 });
 
 /**
@@ -145,6 +153,7 @@ export function resolveBackboneConfig(config: BackboneConfig = {}): ResolvedBack
   }
   if (!(c.channelRatio > 0 && c.channelRatio <= 1)) issues.push({ path: 'channelRatio', message: 'must be in (0, 1]' });
   if (typeof c.temporalDifference !== 'boolean') issues.push({ path: 'temporalDifference', message: 'must be true or false' });
+  if (c.spatialPooling !== 'mean' && c.spatialPooling !== 'max') issues.push({ path: 'spatialPooling', message: "must be 'mean' or 'max'" });
   if (issues.length > 0) {
     throw new ConfigError(
       `invalid backbone config: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`,
@@ -307,7 +316,7 @@ export function createBackbone(config: BackboneConfig = {}): tfl.LayersModel {
     if (b.residual) x = tfl.layers.add({ name: `${p}_add` }).apply([blockInput, x]) as tfl.SymbolicTensor;
   }
   x = convBnRelu6(x, 'bb_head', pointwise(cfg.dim, 'bb_head_conv'), true);
-  const v = new SpatioTemporalAveragePool({ numFrames: cfg.frames, name: 'bb_pool' }).apply(x) as tfl.SymbolicTensor;
+  const v = new SpatioTemporalAveragePool({ numFrames: cfg.frames, spatial: cfg.spatialPooling, name: 'bb_pool' }).apply(x) as tfl.SymbolicTensor;
   return tfl.model({ inputs: input, outputs: v, name: 'clipwise_backbone' });
 }
 

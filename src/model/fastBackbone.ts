@@ -31,6 +31,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { ShapeError } from '../errors.ts';
 import { backboneLayout, type BackboneConfig, type InvertedResidualSpec } from './backbone.ts';
 import { frameDifferences } from './layers/TemporalDifference.ts';
+import { poolClipFeatures, SpatioTemporalAveragePool } from './layers/SpatioTemporalAveragePool.ts';
 
 /** The compiled forward pass. */
 export interface InferenceBackbone {
@@ -167,6 +168,10 @@ export function compileInferenceBackbone(model: tfl.LayersModel, config: Backbon
   const inputShape = model.inputs[0]?.shape ?? [];
   const { frames: T, size, dim } = layout.config;
   if (inputShape[1] !== T || inputShape[2] !== size || inputShape[3] !== size) return undefined;
+  // The saved layer, not the config, says how it pools (a manifest cannot disagree with its weights).
+  const pool = model.getLayer('bb_pool');
+  if (!(pool instanceof SpatioTemporalAveragePool)) return undefined;
+  const spatial = pool.spatial;
 
   const kernelOf = (name: string): Arr => read(model.getLayer(name).getWeights()[0] as tf.Tensor);
   // Conv + following BN → one conv with bias (the BN scale goes into the output channels).
@@ -373,8 +378,7 @@ export function compileInferenceBackbone(model: tfl.LayersModel, config: Backbon
           }
           for (const blk of blocks) h = blk.gsf ? gsfBlock(h, blk) : plainBlock(h, blk);
           h = conv(h, head, 'relu6');
-          const [, fh, fw] = h.shape;
-          return tf.mean(tf.reshape(h, [N, T * fh * fw, dim]), 1) as tf.Tensor2D;
+          return poolClipFeatures(h, T, spatial);
         });
       },
       dispose() {

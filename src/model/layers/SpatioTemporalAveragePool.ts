@@ -17,22 +17,48 @@ import { ConfigError, ShapeError } from '../../errors.ts';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 
+/** How each frame's H×W positions are pooled before the average over the clip's T frames. */
+export type SpatialPooling = 'mean' | 'max';
+
 /** Constructor arguments of {@link SpatioTemporalAveragePool}. */
 export interface SpatioTemporalAveragePoolArgs extends LayerArgs {
   /** Frames per clip T: rows `n*T .. n*T+T-1` of the input are clip n. */
   readonly numFrames: number;
+  /**
+   * `mean` (default, GCF-Net §3.1.1): the mean over T·H·W. `max`: each frame's maximum over
+   * H·W, then the mean over T — for actors that cover ~1% of the frame, whose features an
+   * average dilutes ~100× into the scene's (see the model card's measurement).
+   */
+  readonly spatial?: SpatialPooling;
 }
 
 /**
- * Parameter-free layer `[N*T, H, W, D]` → `[N, D]`, the mean over each clip's T·H·W positions.
+ * The pooling itself, shared by the layer and the compiled inference pass.
  *
- * @param args.numFrames T.
+ * @param x frame features `[N*T, H, W, D]` (N*T divisible by T).
+ * @param numFrames T. @param spatial see {@link SpatioTemporalAveragePoolArgs.spatial}.
+ * @returns `[N, D]` (in the caller's tidy).
+ */
+export function poolClipFeatures(x: tf.Tensor4D, numFrames: number, spatial: SpatialPooling): tf.Tensor2D {
+  const [nt, h, w, d] = x.shape;
+  const n = nt / numFrames;
+  // 3-D views keep the reductions on tfjs-wasm's fast path.
+  if (spatial === 'max') return tf.mean(tf.reshape(tf.max(tf.reshape(x, [nt, h * w, d]), 1), [n, numFrames, d]), 1) as tf.Tensor2D;
+  return tf.mean(tf.reshape(x, [n, numFrames * h * w, d]), 1) as tf.Tensor2D;
+}
+
+/**
+ * Parameter-free layer `[N*T, H, W, D]` → `[N, D]`, the mean over each clip's T·H·W positions
+ * (or over its T frames of each frame's spatial maximum, `spatial: 'max'`).
+ *
+ * @param args.numFrames T. @param args.spatial `mean` (default) or `max`.
  * @returns the layer; a named class so saved models reload.
  */
 export class SpatioTemporalAveragePool extends tfl.layers.Layer {
   /** @nocollapse */
   static className = 'SpatioTemporalAveragePool';
   readonly numFrames: number;
+  readonly spatial: SpatialPooling;
 
   constructor(args: SpatioTemporalAveragePoolArgs) {
     super(args);
@@ -41,6 +67,12 @@ export class SpatioTemporalAveragePool extends tfl.layers.Layer {
       throw new ConfigError(message, [{ path: 'numFrames', message }]);
     }
     this.numFrames = args.numFrames;
+    const spatial = args.spatial ?? 'mean';
+    if (spatial !== 'mean' && spatial !== 'max') {
+      const message = `SpatioTemporalAveragePool: spatial must be 'mean' or 'max', got ${JSON.stringify(spatial)}`;
+      throw new ConfigError(message, [{ path: 'spatial', message }]);
+    }
+    this.spatial = spatial;
   }
 
   override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
@@ -69,13 +101,13 @@ export class SpatioTemporalAveragePool extends tfl.layers.Layer {
           { expected: [null, h, w, d], actual: x.shape },
         );
       }
-      // A 3-D view keeps the reduction on tfjs-wasm's fast path.
-      return tf.mean(tf.reshape(x, [nt / this.numFrames, this.numFrames * h * w, d]), 1);
+      return poolClipFeatures(x as tf.Tensor4D, this.numFrames, this.spatial);
     });
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), numFrames: this.numFrames };
+    // `spatial` only when not the default, so models saved before it existed keep their JSON.
+    return { ...super.getConfig(), numFrames: this.numFrames, ...(this.spatial !== 'mean' ? { spatial: this.spatial } : {}) };
   }
 }
 tf.serialization.registerClass(SpatioTemporalAveragePool);
