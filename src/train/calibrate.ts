@@ -56,6 +56,8 @@ export interface CalibrationOptions {
   readonly videos: readonly ReplayVideo[];
   readonly classThresholds?: readonly number[];
   readonly attentionThresholds?: readonly number[];
+  /** The head call the replays share (default: a fresh {@link memoHead} of `head`). */
+  readonly runHead?: (windows: readonly Float32Array[]) => Promise<HeadResult[]>;
 }
 
 /** Default grids. */
@@ -102,16 +104,19 @@ export function memoHead(head: tfl.LayersModel, clips: number, dim: number): (wi
 }
 
 /**
- * Replay videos through `analyse` with one threshold pair and score the events.
+ * Replay videos through `analyse` with one threshold pair: the events the stream emits and the
+ * ground truth, in the scorer's terms. Exported so diagnostics can look at the events themselves
+ * (too long, split, merged), not only at their scores.
  *
- * @returns the scores of this pair.
+ * @returns the events (seconds), every instance of the videos, and what the stream dropped
+ *   (clips, windows: 0 for a faithful replay).
  */
-export async function scoreThresholds(
+export async function replayEvents(
   o: Omit<CalibrationOptions, 'classThresholds' | 'attentionThresholds'>,
   classThreshold: number,
   attentionThreshold: number,
-  runHead = memoHead(o.head, o.manifest.window.clips, o.videos[0]?.dim ?? 0),
-): Promise<CalibrationPoint> {
+  runHead = o.runHead ?? memoHead(o.head, o.manifest.window.clips, o.videos[0]?.dim ?? 0),
+): Promise<{ events: DetectedEvent[]; truth: GroundTruth[]; dropped: { clips: number; windows: number } }> {
   const { manifest } = o;
   const T = manifest.clip.frames;
   const S = manifest.clip.stride;
@@ -139,6 +144,21 @@ export async function scoreThresholds(
     confidence: event.confidence,
   }));
   const truth: GroundTruth[] = o.videos.flatMap((v) => v.instances.map((i) => ({ video: v.id, classIndex: i.classIndex, start: i.start, end: i.end })));
+  return { events, truth, dropped: { clips: run.droppedClips, windows: run.droppedWindows } };
+}
+
+/**
+ * Replay videos through `analyse` with one threshold pair and score the events.
+ *
+ * @returns the scores of this pair.
+ */
+export async function scoreThresholds(
+  o: Omit<CalibrationOptions, 'classThresholds' | 'attentionThresholds'>,
+  classThreshold: number,
+  attentionThreshold: number,
+  runHead = o.runHead ?? memoHead(o.head, o.manifest.window.clips, o.videos[0]?.dim ?? 0),
+): Promise<CalibrationPoint> {
+  const { events, truth } = await replayEvents(o, classThreshold, attentionThreshold, runHead);
   const durations = new Map(o.videos.map((v) => [v.id, v.durationSeconds]));
   return {
     classThreshold,
@@ -161,7 +181,7 @@ export async function calibrateThresholds(o: CalibrationOptions): Promise<{ best
   const classGrid = o.classThresholds ?? CLASS_THRESHOLDS;
   const usesAttention = HEAD_CLIP_WEIGHTS[o.headKind] === 'gate' || HEAD_CLIP_WEIGHTS[o.headKind] === 'softmax';
   const attGrid = usesAttention ? (o.attentionThresholds ?? ATTENTION_THRESHOLDS) : [0.5];
-  const runHead = memoHead(o.head, o.manifest.window.clips, o.videos[0]?.dim ?? 0);
+  const runHead = o.runHead ?? memoHead(o.head, o.manifest.window.clips, o.videos[0]?.dim ?? 0);
   const grid: CalibrationPoint[] = [];
   for (const c of classGrid) for (const a of attGrid) grid.push(await scoreThresholds(o, c, a, runHead));
   const score = (p: CalibrationPoint): number => (Number.isNaN(p.mAP50) ? -1 : p.mAP50);
