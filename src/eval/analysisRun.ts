@@ -115,6 +115,8 @@ export function evaluationSettings(
     batchClips: config.pipeline.batch.maxClips,
     batchWaitMs: config.pipeline.batch.maxWaitMs,
     maxQueuedClips: paced ? config.pipeline.queue.maxClips : 1_000_000,
+    // Paced cameras' windows are never dropped; a replay's would be while the head is slow.
+    ...(paced ? {} : { maxQueuedWindows: 1_000_000 }),
     inferConcurrency: 1,
     classThreshold: overrides.classThreshold ?? manifest.detection?.classThreshold ?? config.detection.classThreshold ?? 0.5,
     attentionThreshold: overrides.attentionThreshold ?? manifest.detection?.attentionThreshold ?? config.detection.attentionThreshold ?? 0.5,

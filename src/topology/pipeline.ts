@@ -38,6 +38,8 @@ export interface AnalysisSettings {
   readonly batchWindows?: number;
   readonly batchWaitMs: number;
   readonly maxQueuedClips: number;
+  /** Windows waiting for the head before a droppable camera's oldest are dropped. Default 4 × batchWindows. */
+  readonly maxQueuedWindows?: number;
   readonly inferConcurrency: number;
   readonly classThreshold: number;
   readonly attentionThreshold: number;
@@ -330,6 +332,7 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
     fuseWindows({
       run: toHead,
       maxBatch: s.batchWindows ?? 16,
+      ...(s.maxQueuedWindows !== undefined ? { maxQueuedWindows: s.maxQueuedWindows } : {}),
       maxWaitMs: s.batchWaitMs,
       stats: stats.fusion,
       droppable,

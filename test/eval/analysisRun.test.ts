@@ -79,6 +79,27 @@ test('runAnalysis replays descriptors through analyse and times each event by th
   assert.equal(only.emittedAtMs, 19 * 1600);
 });
 
+test('a replay loses no window to a slow head (calibration scores every window, even on its first, uncached pass)', async () => {
+  const settings = evaluationSettings(manifest);
+  let calls = 0;
+  const run = await runAnalysis({
+    frames$: replayFrames('cam', 120 * 8, 5),
+    manifest,
+    headKind: 'gcf',
+    infer: async (clips: readonly Clip[]) => clips.map((c) => feature(c.startSeq / 8)),
+    // Slower than the replay produces windows: run's default window queue (4 batches) would overflow.
+    runHead: async (w) => {
+      calls += 1;
+      await new Promise((r) => setTimeout(r, 40));
+      return fakeHead(w);
+    },
+    settings,
+  });
+  assert.equal(run.droppedWindows, 0);
+  assert.equal(run.windows.length, 120 - settings.minClips + 1, 'one window per clip from minClips on');
+  assert.ok(calls > 1);
+});
+
 test('evaluationSettings lets calibration override the thresholds and never drops clips', () => {
   const s = evaluationSettings(manifest, { classThreshold: 0.7, attentionThreshold: 0.2 });
   assert.equal(s.classThreshold, 0.7);
