@@ -58,6 +58,8 @@ export interface CalibrationOptions {
   readonly attentionThresholds?: readonly number[];
   /** The head call the replays share (default: a fresh {@link memoHead} of `head`). */
   readonly runHead?: (windows: readonly Float32Array[]) => Promise<HeadResult[]>;
+  /** The tracker's holdWindows in the replays (default: `clipwise run`'s default config). */
+  readonly holdWindows?: number;
 }
 
 /** Default grids. */
@@ -134,7 +136,11 @@ export async function replayEvents(
     headKind: o.headKind,
     infer,
     runHead,
-    settings: evaluationSettings(manifest, { classThreshold, attentionThreshold }),
+    settings: evaluationSettings(manifest, {
+      classThreshold,
+      attentionThreshold,
+      ...(o.holdWindows !== undefined ? { holdWindows: o.holdWindows } : {}),
+    }),
   });
   const events: DetectedEvent[] = run.events.map(({ event }) => ({
     video: event.cameraId,
@@ -145,6 +151,35 @@ export async function replayEvents(
   }));
   const truth: GroundTruth[] = o.videos.flatMap((v) => v.instances.map((i) => ({ video: v.id, classIndex: i.classIndex, start: i.start, end: i.end })));
   return { events, truth, dropped: { clips: run.droppedClips, windows: run.droppedWindows } };
+}
+
+/**
+ * Score a replay's events: the calibration's measures of one threshold pair.
+ *
+ * Why exported: diagnostics that change the events after the replay (a post-hoc filter) score
+ * them exactly as calibration does.
+ *
+ * @param events the replay's events. @param truth every instance of the videos.
+ * @param videos the replayed videos (their durations, for false alarms per hour).
+ * @param point the thresholds the events came from.
+ * @returns the scores of this pair.
+ */
+export function scoreEvents(
+  events: readonly DetectedEvent[],
+  truth: readonly GroundTruth[],
+  videos: readonly ReplayVideo[],
+  point: Pick<CalibrationPoint, 'classThreshold' | 'attentionThreshold'>,
+): CalibrationPoint {
+  const durations = new Map(videos.map((v) => [v.id, v.durationSeconds]));
+  return {
+    classThreshold: point.classThreshold,
+    attentionThreshold: point.attentionThreshold,
+    mAP30: meanAveragePrecision(events, truth, 0.3).mAP,
+    mAP50: meanAveragePrecision(events, truth, 0.5).mAP,
+    mAP70: meanAveragePrecision(events, truth, 0.7).mAP,
+    falseAlarmsPerHour: falseAlarms(events, truth, durations).perHour,
+    events: events.length,
+  };
 }
 
 /**
@@ -159,16 +194,24 @@ export async function scoreThresholds(
   runHead = o.runHead ?? memoHead(o.head, o.manifest.window.clips, o.videos[0]?.dim ?? 0),
 ): Promise<CalibrationPoint> {
   const { events, truth } = await replayEvents(o, classThreshold, attentionThreshold, runHead);
-  const durations = new Map(o.videos.map((v) => [v.id, v.durationSeconds]));
-  return {
-    classThreshold,
-    attentionThreshold,
-    mAP30: meanAveragePrecision(events, truth, 0.3).mAP,
-    mAP50: meanAveragePrecision(events, truth, 0.5).mAP,
-    mAP70: meanAveragePrecision(events, truth, 0.7).mAP,
-    falseAlarmsPerHour: falseAlarms(events, truth, durations).perHour,
-    events: events.length,
-  };
+  return scoreEvents(events, truth, o.videos, { classThreshold, attentionThreshold });
+}
+
+/**
+ * The calibration's selection rule (module header) over scored points.
+ *
+ * @param grid scored points, at least one.
+ * @returns the chosen point.
+ */
+export function bestPoint<P extends CalibrationPoint>(grid: readonly P[]): P {
+  const score = (p: CalibrationPoint): number => (Number.isNaN(p.mAP50) ? -1 : p.mAP50);
+  const top = Math.max(...grid.map(score));
+  const near = grid.filter((p) => score(p) >= top - 0.005);
+  near.sort(
+    (a, b) =>
+      (a.falseAlarmsPerHour || 0) - (b.falseAlarmsPerHour || 0) || (b.mAP30 + b.mAP70) / 2 - (a.mAP30 + a.mAP70) / 2 || score(b) - score(a),
+  );
+  return near[0] as P;
 }
 
 /**
@@ -184,12 +227,5 @@ export async function calibrateThresholds(o: CalibrationOptions): Promise<{ best
   const runHead = o.runHead ?? memoHead(o.head, o.manifest.window.clips, o.videos[0]?.dim ?? 0);
   const grid: CalibrationPoint[] = [];
   for (const c of classGrid) for (const a of attGrid) grid.push(await scoreThresholds(o, c, a, runHead));
-  const score = (p: CalibrationPoint): number => (Number.isNaN(p.mAP50) ? -1 : p.mAP50);
-  const top = Math.max(...grid.map(score));
-  const near = grid.filter((p) => score(p) >= top - 0.005);
-  near.sort(
-    (a, b) =>
-      (a.falseAlarmsPerHour || 0) - (b.falseAlarmsPerHour || 0) || (b.mAP30 + b.mAP70) / 2 - (a.mAP30 + a.mAP70) / 2 || score(b) - score(a),
-  );
-  return { best: near[0] as CalibrationPoint, grid };
+  return { best: bestPoint(grid), grid };
 }

@@ -1,0 +1,98 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { HeadResult, ModelManifest } from '../../src/model/clipModel.ts';
+import { bestPoint, replayEvents, scoreEvents, type CalibrationPoint, type ReplayVideo } from '../../src/train/calibrate.ts';
+
+// A 3-class model shape (background, a, b) with T = S = 8 frames at 5 fps (1.6 s clips), C = 10.
+const manifest: ModelManifest = {
+  format: 'clipwise-model',
+  formatVersion: 1,
+  name: 'fake',
+  version: '0',
+  classes: ['background', 'a', 'b'],
+  backgroundIndex: 0,
+  clip: { frames: 8, size: 1, fps: 5, stride: 8 },
+  window: { clips: 10 },
+  backbone: { dim: 4 },
+  heads: { gcf: {} },
+  defaultHead: 'gcf',
+  trained: true,
+};
+const D = 4;
+const CLIPS = 30;
+// Clip j's descriptor carries j + 1 (distinct rows, and the head can tell the window's newest clip).
+const features = new Float32Array(CLIPS * D);
+for (let j = 0; j < CLIPS; j++) features[j * D] = j + 1;
+const video: ReplayVideo = { id: 'v', features, count: CLIPS, dim: D, durationSeconds: CLIPS * 1.6, instances: [] };
+
+/** Says 'a' (0.9) when the window's newest clip is in `on`, with attention on every clip. */
+const headSaying =
+  (on: ReadonlySet<number>) =>
+  async (windows: readonly Float32Array[]): Promise<HeadResult[]> =>
+    windows.map((w) => {
+      let newest = 0;
+      for (let c = 0; c < 10; c++) newest = Math.max(newest, (w[c * D] as number) - 1);
+      return { probs: Float32Array.from(on.has(newest) ? [0.05, 0.9, 0.05] : [0.9, 0.05, 0.05]), weights: new Float32Array(10).fill(1) };
+    });
+
+// The replay's head is given, so the layers model is never touched.
+const head = {} as unknown as tfl.LayersModel;
+
+test('replayEvents replays with the holdWindows it is given: a 2-window gap splits an event at hold 2, not at hold 3', async () => {
+  // 'a' in the windows ending at clips 5, 6 and 9, 10: windows 7 and 8 miss it.
+  const runHead = headSaying(new Set([5, 6, 9, 10]));
+  const base = { manifest, headKind: 'gcf' as const, head, videos: [video], runHead };
+  const hold2 = await replayEvents({ ...base, holdWindows: 2 }, 0.5, 0.5);
+  const hold3 = await replayEvents({ ...base, holdWindows: 3 }, 0.5, 0.5);
+  const byDefault = await replayEvents(base, 0.5, 0.5);
+  assert.equal(hold2.events.length, 2);
+  assert.equal(hold3.events.length, 1);
+  assert.deepEqual(byDefault.events, hold2.events, "clipwise run's default hold is 2");
+  // The merged event spans both detections: from clip 0 (the first window's real clips) to clip 10's end.
+  assert.equal(hold3.events[0]?.start, 0);
+  assert.equal(hold3.events[0]?.end, 11 * 1.6);
+  assert.equal(hold3.dropped.windows + hold3.dropped.clips, 0);
+});
+
+test('scoreEvents scores events as calibration does: mAP at 0.3/0.5/0.7 and false alarms per hour', () => {
+  // One hour without action beside the 10 s instance.
+  const hour: ReplayVideo = { ...video, durationSeconds: 3610, instances: [{ class: 'a', classIndex: 1, start: 10, end: 20 }] };
+  const truth = [{ video: 'v', classIndex: 1, start: 10, end: 20 }];
+  const point = scoreEvents(
+    [
+      { video: 'v', classIndex: 1, start: 10, end: 16, confidence: 0.9 }, // tIoU 0.6 with the instance
+      { video: 'v', classIndex: 2, start: 100, end: 110, confidence: 0.8 }, // overlaps nothing: a false alarm
+    ],
+    truth,
+    [hour],
+    { classThreshold: 0.4, attentionThreshold: 0.6 },
+  );
+  assert.equal(point.classThreshold, 0.4);
+  assert.equal(point.attentionThreshold, 0.6);
+  assert.equal(point.mAP30, 1);
+  assert.equal(point.mAP50, 1);
+  assert.equal(point.mAP70, 0);
+  assert.equal(point.falseAlarmsPerHour, 1);
+  assert.equal(point.events, 2);
+});
+
+test('bestPoint: highest mAP@0.5; within 0.005 of it the fewest false alarms, then the higher mean of mAP@0.3 and mAP@0.7', () => {
+  const p = (mAP50: number, falseAlarmsPerHour: number, side = 0.5, classThreshold = 0.5): CalibrationPoint => ({
+    classThreshold,
+    attentionThreshold: 0.5,
+    mAP30: side,
+    mAP50,
+    mAP70: side,
+    falseAlarmsPerHour,
+    events: 1,
+  });
+  const top = p(0.5, 10);
+  const fewer = p(0.496, 3, 0.4, 0.6);
+  const fewerBetter = p(0.496, 3, 0.45, 0.7);
+  const far = p(0.49, 0);
+  assert.equal(bestPoint([top, far]), top, 'more than 0.005 below the top: not a candidate, however few false alarms');
+  assert.equal(bestPoint([top, fewer, far]), fewer);
+  assert.equal(bestPoint([top, fewer, fewerBetter, far]), fewerBetter);
+  assert.equal(bestPoint([p(NaN, 0), far]), far, 'NaN mAP (no ground truth) ranks last');
+});
