@@ -3,6 +3,7 @@
  *
  * Exit codes: 0 trained, 2 bad flags or a bad data set (nothing trained), 1 failure.
  */
+import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { numberFlag, parseFlags } from './args.ts';
 
@@ -117,6 +118,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
       log: (msg) => process.stderr.write(`${msg}\n`),
     });
     return 0;
+  } catch (err) {
+    if (!abort.signal.aborted) throw err;
+    // An interrupt is a person's choice, not a failure to explain with a stack.
+    process.stderr.write(`\nclipwise train: interrupted; finished epochs and heads are checkpointed in ${join(values.out, 'checkpoints')}: continue with --resume\n`);
+    return 130;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -11,6 +11,23 @@
  * bar.done({ loss: 0.3 });
  */
 
+/**
+ * Wait for one turn of the event loop (a macrotask).
+ *
+ * Why: a tfjs training step on wasm or cpu resolves its promises as microtasks, so a loop of
+ * `await model.trainOnBatch(…)` never lets the event loop reach its signal and I/O phases:
+ * Ctrl-C and SIGTERM handlers never ran and `clipwise train` ignored them (measured: a SIGTERM
+ * left stage 1 training on for over a minute until SIGKILL). Awaiting this once per step costs
+ * microseconds against a step's ~1 s.
+ *
+ * @example
+ * for (let step = 0; step < steps; step++) { await letSignalsIn(); signal?.throwIfAborted(); … }
+ * @returns a promise resolved on the next macrotask turn.
+ */
+export function letSignalsIn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Where and how often the bar writes. */
 export interface ProgressOptions {
   /** Stage name printed first. */

@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { createRng, hashSeed } from '../synth/prng.ts';
 import type { ClipSampler } from './clipSampler.ts';
-import { createProgress } from './progress.ts';
+import { createProgress, letSignalsIn } from './progress.ts';
 import { learningRateAt, ScheduledAdam } from './schedule.ts';
 
 /** Name of the backbone inside the stage-1 model (`createBackbone` names its model so). */
@@ -152,6 +152,7 @@ export async function trainBackboneStage(o: BackboneStageOptions): Promise<Backb
     let lossSum = 0;
     let accSum = 0;
     for (let s = 0; s < o.stepsPerEpoch; s++) {
+      await letSignalsIn();
       o.signal?.throwIfAborted();
       const step = epoch * o.stepsPerEpoch + s;
       o.optimizer.setLearningRate(learningRateAt(step, { total, base: o.learningRate }));

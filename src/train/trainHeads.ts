@@ -20,7 +20,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { HEAD_CLIP_WEIGHTS, type HeadKind } from '../model/heads.ts';
 import { gcfLoss } from '../model/loss.ts';
 import { createRng, hashSeed } from '../synth/prng.ts';
-import { createProgress } from './progress.ts';
+import { createProgress, letSignalsIn } from './progress.ts';
 import { learningRateAt, ScheduledAdam } from './schedule.ts';
 import { gatherWindows, windowRelevance, type FeatureVideo, type WindowRef } from './windows.ts';
 
@@ -88,6 +88,7 @@ export async function trainHead(o: HeadTrainingOptions): Promise<HeadTrainingRes
   const losses: number[] = [];
   try {
     for (let step = 0; step < o.steps; step++) {
+      await letSignalsIn();
       o.signal?.throwIfAborted();
       const rng = createRng(hashSeed(o.seed, 2, step));
       const batch: WindowRef[] = [];

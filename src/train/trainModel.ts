@@ -35,7 +35,7 @@ import { decodeVideo, type DecodedVideo } from './decode.ts';
 import { videoFeatures } from './features.ts';
 import { clipCount, clipLabels, type ClipTiming } from './labels.ts';
 import { writeModelCard } from './modelCard.ts';
-import { formatDuration } from './progress.ts';
+import { formatDuration, letSignalsIn } from './progress.ts';
 import { ScheduledAdam } from './schedule.ts';
 import { backboneOf, createClipClassifier, trainBackboneStage, type BackboneEpoch, type ClipSet } from './trainBackbone.ts';
 import { hasGate, trainHead, type HeadTrainingOptions, type HeadTrainingResult } from './trainHeads.ts';
@@ -320,6 +320,8 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
   const featureSet = async (videos: readonly LabelledVideo[], tag: string): Promise<FeatureVideo[]> => {
     const out: FeatureVideo[] = [];
     for (let i = 0; i < videos.length; i++) {
+      await letSignalsIn();
+      o.signal?.throwIfAborted();
       const v = videos[i] as LabelledVideo;
       const file = join(featDir, `${tag}-${i}.bin`);
       let features: Float32Array | undefined;
