@@ -22,6 +22,8 @@ const USAGE = `clipwise eval --data DIR [--model MODEL_DIR] --json FILE [options
   --card FILE.md     append the report to a model card (below its evaluation marker)
   --head KIND        head for detection (the model's default head)
   --limit N          evaluate the first N videos only
+  --class-threshold X      θ_class for detection (the manifest's calibrated value)
+  --attention-threshold X  θ_att for detection (the manifest's calibrated value)
 `;
 
 const HEADS: readonly HeadKind[] = ['gcf', 'fusionOnly', 'attentionOnly', 'atw', 'dense', 'central'];
@@ -50,6 +52,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
       card: { type: 'string' },
       head: { type: 'string' },
       limit: { type: 'string' },
+      'class-threshold': { type: 'string' },
+      'attention-threshold': { type: 'string' },
     },
     'eval',
   );
@@ -62,6 +66,13 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (head !== undefined && !HEADS.includes(head)) bad('--head', `must be one of ${HEADS.join(', ')}`);
   const limit = values.limit === undefined ? undefined : Number(values.limit);
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) bad('--limit', 'must be a positive integer');
+  const threshold = (flag: '--class-threshold' | '--attention-threshold', v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    const x = Number(v);
+    return Number.isFinite(x) && x >= 0 && x <= 1 ? x : bad(flag, `must be a number in [0, 1], got ${v}`);
+  };
+  const classThreshold = threshold('--class-threshold', values['class-threshold']);
+  const attentionThreshold = threshold('--attention-threshold', values['attention-threshold']);
   const modelDir = values.model ?? 'models/default';
   // A missing model folder is a usage error (exit 2), not a crash halfway through.
   const { loadManifest } = await import('../model/clipModel.ts');
@@ -78,6 +89,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
     ...(head ? { head } : {}),
     ...(values.plots ? { plots: values.plots } : {}),
     ...(limit !== undefined ? { limit } : {}),
+    ...(classThreshold !== undefined ? { classThreshold } : {}),
+    ...(attentionThreshold !== undefined ? { attentionThreshold } : {}),
     log: (msg) => process.stderr.write(`${msg}\n`),
   });
   const json = values.json as string;

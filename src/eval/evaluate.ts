@@ -51,6 +51,12 @@ export interface EvalOptions {
   readonly ffmpegPath?: string;
   /** Evaluate only the first N videos. */
   readonly limit?: number;
+  /**
+   * Detection thresholds instead of the manifest's: another operating point chosen on
+   * validation (e.g. the calibration grid's best under a false-alarm budget), never tuned here.
+   */
+  readonly classThreshold?: number;
+  readonly attentionThreshold?: number;
   readonly log?: (msg: string) => void;
   readonly signal?: AbortSignal;
 }
@@ -115,7 +121,14 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalResult> {
   const manifest: ModelManifest = all.manifest;
   const headKind = o.head ?? manifest.defaultHead;
   // Files wait for the analysis (pull valve) instead of queueing whole videos of clips.
-  const settings = evaluationSettings(manifest, {}, true);
+  const settings = evaluationSettings(
+    manifest,
+    {
+      ...(o.classThreshold !== undefined ? { classThreshold: o.classThreshold } : {}),
+      ...(o.attentionThreshold !== undefined ? { attentionThreshold: o.attentionThreshold } : {}),
+    },
+    true,
+  );
   const timing = { fps: manifest.clip.fps, frames: manifest.clip.frames, stride: settings.stride };
   const embedder = await createEmbedder(o.model);
   const head = await createWindowHead(o.model, headKind);

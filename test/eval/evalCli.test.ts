@@ -64,6 +64,18 @@ test('clipwise eval writes the JSON shape of the issue, a markdown report and on
   assert.match(text, /## Training command[\s\S]*## Evaluation on/);
 });
 
+test('clipwise eval --class-threshold/--attention-threshold evaluates another operating point; out-of-range values are exit code 2', async () => {
+  const json = join(dir, 'op', 'eval.json');
+  const r = await cli(['eval', '--data', data, '--model', model, '--json', json, '--limit', '1', '--class-threshold', '0.97', '--attention-threshold', '0.15']);
+  assert.equal(r.code, 0, r.stderr.slice(-2000));
+  const out = JSON.parse(readFileSync(json, 'utf8')) as { model: { classThreshold: number; attentionThreshold: number } };
+  assert.equal(out.model.classThreshold, 0.97);
+  assert.equal(out.model.attentionThreshold, 0.15);
+  const bad = await cli(['eval', '--data', data, '--model', model, '--json', json, '--class-threshold', '1.5']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--class-threshold/);
+});
+
 test('clipwise eval: missing annotations.json or model folder is exit code 2', async () => {
   const empty = join(dir, 'empty');
   mkdirSync(empty, { recursive: true });
