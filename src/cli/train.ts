@@ -17,7 +17,7 @@ validation videos, and writes a model folder with manifest.json, MODEL_CARD.md a
   --out MODEL_DIR         model folder to write (required); checkpoints go to MODEL_DIR/checkpoints
   --resume                continue from MODEL_DIR/checkpoints (same --data, --seed and sizes)
   --epochs N              stage-1 epochs (8)
-  --steps-per-epoch N     stage-1 steps per epoch (100)
+  --steps-per-epoch N     stage-1 steps per epoch (160)
   --batch N               stage-1 clips per step (4)
   --lr X                  stage-1 peak learning rate (0.002)
   --width-multiplier A    backbone channel width multiplier (1)
@@ -28,6 +28,7 @@ validation videos, and writes a model folder with manifest.json, MODEL_CARD.md a
   --lambda X              λ of the attention L1 term (0.001)
   --attention-supervision X  μ: weight of the gate's clip-relevance loss (1; 0 = the paper's loss)
   --val-fraction F        share of videos held out for validation (0.2)
+  --false-alarm-budget X  false alarms per hour the calibrated thresholds may have on validation (2)
   --seed S                split, sampling and initialisation seed (1)
   --quick                 tiny frames and nets, a few steps (tests, smoke runs)
 `;
@@ -68,6 +69,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       lambda: { type: 'string' },
       'attention-supervision': { type: 'string' },
       'val-fraction': { type: 'string' },
+      'false-alarm-budget': { type: 'string' },
       seed: { type: 'string' },
       quick: { type: 'boolean' },
     },
@@ -112,6 +114,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       lambda: nonNegative(values.lambda, 'lambda', base.lambda),
       attentionSupervision: nonNegative(values['attention-supervision'], 'attention-supervision', base.attentionSupervision),
       valFraction: numberFlag(values['val-fraction'], 'val-fraction', base.valFraction),
+      ...(values['false-alarm-budget'] !== undefined ? { falseAlarmBudget: nonNegative(values['false-alarm-budget'], 'false-alarm-budget', 0) } : {}),
       seed: nonNegative(values.seed, 'seed', base.seed),
       command: `clipwise train ${argv.join(' ')}`,
       signal: abort.signal,

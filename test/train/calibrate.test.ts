@@ -96,3 +96,22 @@ test('bestPoint: highest mAP@0.5; within 0.005 of it the fewest false alarms, th
   assert.equal(bestPoint([top, fewer, fewerBetter, far]), fewerBetter);
   assert.equal(bestPoint([p(NaN, 0), far]), far, 'NaN mAP (no ground truth) ranks last');
 });
+
+test('bestPoint with a false-alarm budget: the best mAP@0.5 among the pairs within it that detect anything; all pairs when none does', () => {
+  const p = (mAP50: number, falseAlarmsPerHour: number): CalibrationPoint => ({
+    classThreshold: 0.5,
+    attentionThreshold: 0.5,
+    mAP30: mAP50,
+    mAP50,
+    mAP70: mAP50,
+    falseAlarmsPerHour,
+    events: 1,
+  });
+  const loud = p(0.13, 15);
+  const quiet = p(0.106, 1.87);
+  const quieter = p(0.09, 1.87);
+  const silent = p(0, 0);
+  assert.equal(bestPoint([loud, quiet, quieter, silent], 2), quiet);
+  assert.equal(bestPoint([loud, quiet, quieter, silent]), loud, 'no budget: the plain rule');
+  assert.equal(bestPoint([loud, silent], 2), loud, 'a pair that detects nothing does not count as meeting the budget');
+});
