@@ -7,23 +7,17 @@ import { createPullControl } from '../../src/topology/pullControl.ts';
 import { createFfmpegSource } from '../../src/topology/sources/ffmpegSource.ts';
 import type { HeadResult, ModelManifest } from '../../src/model/clipModel.ts';
 import type { Clip } from '../../src/types.ts';
+import { fakeManifest } from '../support/manifest.ts';
 
 // A 3-class model shape (background, a, b) with T = S = 8 frames at 5 fps (1.6 s clips), C = 10.
-const manifest: ModelManifest = {
-  format: 'clipwise-model',
-  formatVersion: 1,
-  name: 'fake',
-  version: '0',
+const manifest: ModelManifest = fakeManifest({
   classes: ['background', 'a', 'b'],
-  backgroundIndex: 0,
   clip: { frames: 8, size: 1, fps: 5, stride: 8 },
   window: { clips: 10 },
   backbone: { dim: 4 },
-  heads: { gcf: {} },
-  defaultHead: 'gcf',
   detection: { classThreshold: 0.5, attentionThreshold: 0.5 },
   trained: true,
-};
+});
 const D = 4;
 const VTEST = '/usr/share/doc/opencv-doc/examples/data/vtest.avi';
 const CLIPS = 24;

@@ -3,22 +3,16 @@ import assert from 'node:assert/strict';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { HeadResult, ModelManifest } from '../../src/model/clipModel.ts';
 import { bestPoint, replayEvents, scoreEvents, type CalibrationPoint, type ReplayVideo } from '../../src/train/calibrate.ts';
+import { fakeManifest } from '../support/manifest.ts';
 
 // A 3-class model shape (background, a, b) with T = S = 8 frames at 5 fps (1.6 s clips), C = 10.
-const manifest: ModelManifest = {
-  format: 'clipwise-model',
-  formatVersion: 1,
-  name: 'fake',
-  version: '0',
+const manifest: ModelManifest = fakeManifest({
   classes: ['background', 'a', 'b'],
-  backgroundIndex: 0,
   clip: { frames: 8, size: 1, fps: 5, stride: 8 },
   window: { clips: 10 },
   backbone: { dim: 4 },
-  heads: { gcf: {} },
-  defaultHead: 'gcf',
   trained: true,
-};
+});
 const D = 4;
 const CLIPS = 30;
 // Clip j's descriptor carries j + 1 (distinct rows, and the head can tell the window's newest clip).
