@@ -22,7 +22,7 @@ validation videos, and writes a model folder with manifest.json, MODEL_CARD.md a
   --lr X                  stage-1 peak learning rate (0.002)
   --width-multiplier A    backbone channel width multiplier (1)
   --gsf-blocks N          last backbone blocks with a Gate-Shift-Fuse module (2; 9 = all)
-  --temporal-difference   feed the stem each frame's difference to the previous one as well (off)
+  --temporal-difference on|off  feed the stem each frame's difference to the previous one as well (on)
   --spatial-pooling P     descriptor pooling per frame: mean (GCF-Net) or max (mean)
   --head-steps N          stage-2 steps per head (4000)
   --lambda X              λ of the attention L1 term (0.001)
@@ -32,6 +32,11 @@ validation videos, and writes a model folder with manifest.json, MODEL_CARD.md a
   --seed S                split, sampling and initialisation seed (1)
   --quick                 tiny frames and nets, a few steps (tests, smoke runs)
 `;
+
+function onOffFlag(v: string, name: string): boolean {
+  if (v === 'on' || v === 'off') return v === 'on';
+  throw new ConfigError(`--${name} must be on or off, got ${v}`, [{ path: `--${name}`, message: 'not on or off' }]);
+}
 
 function spatialPoolingFlag(v: string): 'mean' | 'max' {
   if (v === 'mean' || v === 'max') return v;
@@ -63,7 +68,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       lr: { type: 'string' },
       'width-multiplier': { type: 'string' },
       'gsf-blocks': { type: 'string' },
-      'temporal-difference': { type: 'boolean' },
+      'temporal-difference': { type: 'string' },
       'spatial-pooling': { type: 'string' },
       'head-steps': { type: 'string' },
       lambda: { type: 'string' },
@@ -107,7 +112,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
         ...base.backbone,
         ...(values['width-multiplier'] !== undefined ? { widthMultiplier: numberFlag(values['width-multiplier'], 'width-multiplier') } : {}),
         ...(values['gsf-blocks'] !== undefined ? { gsfBlocks: numberFlag(values['gsf-blocks'], 'gsf-blocks') } : {}),
-        ...(values['temporal-difference'] === true ? { temporalDifference: true } : {}),
+        ...(values['temporal-difference'] !== undefined ? { temporalDifference: onOffFlag(values['temporal-difference'], 'temporal-difference') } : {}),
         ...(values['spatial-pooling'] !== undefined ? { spatialPooling: spatialPoolingFlag(values['spatial-pooling']) } : {}),
       },
       headSteps: positiveInt(values['head-steps'], 'head-steps', base.headSteps),
