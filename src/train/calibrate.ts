@@ -14,7 +14,7 @@
  * validation; among pairs within 0.005 of it, the fewest false alarms per hour, then the higher
  * mean of mAP@0.3 and mAP@0.7. When no pair meets the budget, the same rule over all pairs.
  * Never the test set. Why a budget: an operator watching many cameras pays for every false
- * alarm; the unconstrained best of the 1.1.0 model had 15 false alarms/h on validation for
+ * alarm; the unconstrained best of the plain-stem 1.1.0 candidate had 15 false alarms/h on validation for
  * mAP@0.5 0.129, the budgeted one 1.9/h for 0.106 (test: 18.9/h → 2.4/h for 0.265 → 0.218).
  *
  * @example
