@@ -35,7 +35,7 @@ export function fusedTrainingAvailable(): boolean {
 }
 
 interface HeapBackend {
-  typedArrayFromHeap(t: tf.Tensor): ArrayLike<number>;
+  typedArrayFromHeap(t: tf.TensorInfo): unknown;
 }
 
 function hasHeap(b: unknown): b is HeapBackend {
@@ -45,10 +45,12 @@ function hasHeap(b: unknown): b is HeapBackend {
 /**
  * A float32 view of a tensor's values: the wasm heap itself when the backend offers it (no copy;
  * valid until the next tensor allocation, so read every input before allocating outputs), else
- * the backend's values (cpu) or a copy.
+ * the backend's values (cpu) or a copy. Shared with the JavaScript kernels of wasmTrainingKernels.ts.
+ *
+ * @param t a float32 tensor. @param backend the backend holding it (default: the current one).
+ * @returns its values.
  */
-function values(t: tf.Tensor): Float32Array {
-  const backend = tf.backend();
+export function float32View(t: tf.Tensor, backend: unknown = tf.backend()): Float32Array {
   if (hasHeap(backend)) {
     const v = backend.typedArrayFromHeap(t);
     if (v instanceof Float32Array) return v;
@@ -107,9 +109,9 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tenso
   const stats: { mean?: tf.Tensor1D; variance?: tf.Tensor1D } = {};
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xIn, gIn, bIn, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    const g = Float64Array.from(values(gIn));
-    const b = Float64Array.from(values(bIn));
-    const xv = values(xIn);
+    const g = Float64Array.from(float32View(gIn));
+    const b = Float64Array.from(float32View(bIn));
+    const xv = float32View(xIn);
     const rows = xv.length / c;
     const sum = new Float64Array(c);
     const sumSq = new Float64Array(c);
@@ -150,8 +152,8 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tenso
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const dyT = Array.isArray(dy) ? (dy[0] as tf.Tensor) : dy;
         const xs = saved[0] as tf.Tensor;
-        const xd = values(xs);
-        const dd = values(dyT);
+        const xd = float32View(xs);
+        const dd = float32View(dyT);
         const sumDy = new Float64Array(c);
         const sumDyXh = new Float64Array(c);
         for (let r = 0, i = 0; r < rows; r++) {
@@ -162,15 +164,13 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tenso
           }
         }
         // With x̂ = (x − m)·s: dx = γs·dy − γs·mean(dy) − γs³·(x − m)·mean(dy·(x − m)).
-        const a = new Float64Array(c);
         const bb = new Float64Array(c);
         const q = new Float64Array(c);
         const dGamma = new Float32Array(c);
         const dBeta = new Float32Array(c);
         for (let k = 0; k < c; k++) {
           const s = invStd[k] as number;
-          const gs = (g[k] as number) * s;
-          a[k] = gs;
+          const gs = scale[k] as number; // γ·s, the forward's per-channel scale
           q[k] = (gs * s * s * (sumDyXh[k] as number)) / rows;
           bb[k] = (gs * (sumDy[k] as number)) / rows - (q[k] as number) * (mean[k] as number);
           dGamma[k] = (sumDyXh[k] as number) * s;
@@ -179,7 +179,7 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tenso
         const dx = new Float32Array(xd.length);
         for (let r = 0, i = 0; r < rows; r++) {
           for (let k = 0; k < c; k++, i++) {
-            dx[i] = (a[k] as number) * (dd[i] as number) - (q[k] as number) * (xd[i] as number) - (bb[k] as number);
+            dx[i] = (scale[k] as number) * (dd[i] as number) - (q[k] as number) * (xd[i] as number) - (bb[k] as number);
           }
         }
         return [tf.tensor(dx, xs.shape, 'float32'), tf.tensor(dGamma, gIn.shape, 'float32'), tf.tensor(dBeta, bIn.shape, 'float32')];
@@ -205,8 +205,8 @@ let tfjsClipGrad: GradConfig | undefined;
  * bounds). Exported for tests.
  */
 export function clipByValueGrad(dy: tf.Tensor, x: tf.Tensor, min: number, max: number): tf.Tensor {
-  const xv = values(x);
-  const dv = values(dy);
+  const xv = float32View(x);
+  const dv = float32View(dy);
   const out = new Float32Array(xv.length);
   for (let i = 0; i < xv.length; i++) {
     const v = xv[i] as number;

@@ -35,7 +35,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { BackendUnavailableError, ShapeError, UnsupportedKernelError } from '../errors.ts';
-import { registerFusedClipGradient } from './fusedTrainingOps.ts';
+import { float32View, registerFusedClipGradient } from './fusedTrainingOps.ts';
 import { registerFusedBatchNormalization } from './layers/FusedBatchNormalization.ts';
 
 type Pair = [number, number];
@@ -323,8 +323,8 @@ function depthwiseFilterGrad(backend: unknown, x: tf.Tensor4D, dy: tf.Tensor4D, 
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, filterHeight: kh, filterWidth: kw } = info;
   const m = cm / c;
   const { top, left } = info.padInfo;
-  const xv = float32View(backend, x);
-  const dv = float32View(backend, dy);
+  const xv = float32View(x, backend);
+  const dv = float32View(dy, backend);
   const acc = new Float64Array(kh * kw * cm);
   for (let b = 0; b < n; b++) {
     for (let a = 0; a < ho; a++) {
@@ -384,27 +384,6 @@ function depthwiseFilterGrad(backend: unknown, x: tf.Tensor4D, dy: tf.Tensor4D, 
     }
   }
   return tf.tensor4d(Float32Array.from(acc), [kh, kw, c, m]);
-}
-
-interface HeapBackend {
-  typedArrayFromHeap(t: TensorInfo): unknown;
-}
-
-function hasHeap(b: unknown): b is HeapBackend {
-  return typeof b === 'object' && b !== null && typeof (b as { typedArrayFromHeap?: unknown }).typedArrayFromHeap === 'function';
-}
-
-/**
- * A float32 view of a tensor's data: the wasm heap itself when the backend offers it (no
- * copy; valid until the next allocation), else a copy.
- */
-function float32View(backend: unknown, t: tf.Tensor): Float32Array {
-  if (hasHeap(backend)) {
-    const v = backend.typedArrayFromHeap(t);
-    if (v instanceof Float32Array) return v;
-  }
-  const d = t.dataSync();
-  return d instanceof Float32Array ? d : Float32Array.from(d);
 }
 
 /**

@@ -112,6 +112,11 @@ export function memoHead(head: tfl.LayersModel, clips: number, dim: number): (wi
   };
 }
 
+/** The head call replays of `o` share: the caller's, or a fresh {@link memoHead}. */
+function sharedHead(o: Pick<CalibrationOptions, 'runHead' | 'head' | 'manifest' | 'videos'>): (windows: readonly Float32Array[]) => Promise<HeadResult[]> {
+  return o.runHead ?? memoHead(o.head, o.manifest.window.clips, o.videos[0]?.dim ?? 0);
+}
+
 /**
  * Replay videos through `analyse` with one threshold pair: the events the stream emits and the
  * ground truth, in the scorer's terms. Exported so diagnostics can look at the events themselves
@@ -124,7 +129,7 @@ export async function replayEvents(
   o: Omit<CalibrationOptions, 'classThresholds' | 'attentionThresholds'>,
   classThreshold: number,
   attentionThreshold: number,
-  runHead = o.runHead ?? memoHead(o.head, o.manifest.window.clips, o.videos[0]?.dim ?? 0),
+  runHead = sharedHead(o),
 ): Promise<{ events: DetectedEvent[]; truth: GroundTruth[]; dropped: { clips: number; windows: number } }> {
   const { manifest } = o;
   const T = manifest.clip.frames;
@@ -198,7 +203,7 @@ export async function scoreThresholds(
   o: Omit<CalibrationOptions, 'classThresholds' | 'attentionThresholds'>,
   classThreshold: number,
   attentionThreshold: number,
-  runHead = o.runHead ?? memoHead(o.head, o.manifest.window.clips, o.videos[0]?.dim ?? 0),
+  runHead = sharedHead(o),
 ): Promise<CalibrationPoint> {
   const { events, truth } = await replayEvents(o, classThreshold, attentionThreshold, runHead);
   return scoreEvents(events, truth, o.videos, { classThreshold, attentionThreshold });
@@ -241,7 +246,7 @@ export async function calibrateThresholds(o: CalibrationOptions): Promise<{ best
   const classGrid = o.classThresholds ?? CLASS_THRESHOLDS;
   const usesAttention = HEAD_CLIP_WEIGHTS[o.headKind] === 'gate' || HEAD_CLIP_WEIGHTS[o.headKind] === 'softmax';
   const attGrid = usesAttention ? (o.attentionThresholds ?? ATTENTION_THRESHOLDS) : [0.5];
-  const runHead = o.runHead ?? memoHead(o.head, o.manifest.window.clips, o.videos[0]?.dim ?? 0);
+  const runHead = sharedHead(o);
   const grid: CalibrationPoint[] = [];
   for (const c of classGrid) for (const a of attGrid) grid.push(await scoreThresholds(o, c, a, runHead));
   return { best: bestPoint(grid, o.maxFalseAlarmsPerHour ?? DEFAULT_FALSE_ALARM_BUDGET), grid };

@@ -72,9 +72,9 @@ export interface TrainOptions {
   readonly headNoise: number;
   /** Calibration grids (default: the module defaults of calibrate.ts). */
   readonly classThresholds?: readonly number[];
+  readonly attentionThresholds?: readonly number[];
   /** False alarms per hour the calibrated thresholds may have on validation (default: calibrate.ts' DEFAULT_FALSE_ALARM_BUDGET). */
   readonly falseAlarmBudget?: number;
-  readonly attentionThresholds?: readonly number[];
   readonly name: string;
   readonly version: string;
   readonly ffmpegPath?: string;
@@ -100,11 +100,11 @@ export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'data' | 'out'> = {
   clips: 10,
   fusionDim: 128,
   headDropout: 0.2,
-  // 10 × 160 steps: 1600 steps beat 1280 on every validation measure (stage-1 accuracy 47.5% vs
-  // 41.8%, GCF top-1 44.0% vs 37.9%; model card 1.2.0) in ~32 min of stage 1.
+  // 10 × 160 = 1600 steps (1.0.0: 8 × 100) since the fused training ops made a step ~1.8×
+  // cheaper: ~32 min of stage 1. Each rise paid on validation: 1280 steps localised far better
+  // than 800 (model card 1.1.0), 1600 beat 1280 on every measure (stage-1 accuracy 47.5% vs
+  // 41.8%, GCF top-1 44.0% vs 37.9%; model card 1.2.0).
   epochs: 10,
-  // 160 (1280 steps) since the fused training ops made a step ~1.8× cheaper: the same ~27 min
-  // of stage 1 as 1.0.0's 800 steps, and the GCF gate localises far better with it (model card).
   stepsPerEpoch: 160,
   batchSize: 4,
   learningRate: 2e-3,
