@@ -20,6 +20,8 @@ validation videos, and writes a model folder with manifest.json, MODEL_CARD.md a
   --steps-per-epoch N     stage-1 steps per epoch (160)
   --batch N               stage-1 clips per step (4)
   --lr X                  stage-1 peak learning rate (0.002)
+  --workers N             stage-1 worker threads: N ≥ 2 trains N model replicas on shares of each
+                          batch (data-parallel, ~1.3x the clips per second on 2 cores); 1 = this thread (1)
   --width-multiplier A    backbone channel width multiplier (1)
   --gsf-blocks N          last backbone blocks with a Gate-Shift-Fuse module (2; 9 = all)
   --temporal-difference on|off  feed the stem each frame's difference to the previous one as well (on)
@@ -66,6 +68,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       'steps-per-epoch': { type: 'string' },
       batch: { type: 'string' },
       lr: { type: 'string' },
+      workers: { type: 'string' },
       'width-multiplier': { type: 'string' },
       'gsf-blocks': { type: 'string' },
       'temporal-difference': { type: 'string' },
@@ -108,6 +111,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       stepsPerEpoch: positiveInt(values['steps-per-epoch'], 'steps-per-epoch', base.stepsPerEpoch),
       batchSize: positiveInt(values.batch, 'batch', base.batchSize),
       learningRate: nonNegative(values.lr, 'lr', base.learningRate),
+      workers: positiveInt(values.workers, 'workers', base.workers),
       backbone: {
         ...base.backbone,
         ...(values['width-multiplier'] !== undefined ? { widthMultiplier: numberFlag(values['width-multiplier'], 'width-multiplier') } : {}),

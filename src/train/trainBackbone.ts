@@ -13,8 +13,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { createRng, hashSeed } from '../synth/prng.ts';
-import type { ClipSampler } from './clipSampler.ts';
+import type { ClipBatch, ClipSampler } from './clipSampler.ts';
 import { createProgress, letSignalsIn } from './progress.ts';
+import { createReplicaPool, type ReplicaPool } from './replicaPool.ts';
 import { learningRateAt, ScheduledAdam } from './schedule.ts';
 
 /** Name of the backbone inside the stage-1 model (`createBackbone` names its model so). */
@@ -131,6 +132,11 @@ export interface BackboneStageOptions {
   /** Called after every epoch (write a checkpoint here). */
   readonly onEpoch?: (record: BackboneEpoch) => Promise<void>;
   readonly signal?: AbortSignal;
+  /**
+   * Worker threads training replicas of the model on shares of each batch (data-parallel,
+   * src/train/replicaPool.ts). 1 (default): this thread trains the model itself.
+   */
+  readonly workers?: number;
 }
 
 /**
@@ -147,6 +153,22 @@ export async function trainBackboneStage(o: BackboneStageOptions): Promise<Backb
   const input = o.model.inputs[0]?.shape.slice(1) as number[];
   const records: BackboneEpoch[] = [];
   const bar = createProgress({ label: 'stage 1 backbone', total, startAt: startEpoch * o.stepsPerEpoch });
+  const workers = o.workers ?? 1;
+  const pool = workers > 1 ? await createReplicaPool({ model: o.model, optimizer: o.optimizer, numClasses: o.numClasses, workers, learningRate: o.learningRate }) : undefined;
+  try {
+    await trainEpochs(o, { startEpoch, total, input, bar, records, pool });
+  } finally {
+    await pool?.close();
+  }
+  bar.done();
+  return records;
+}
+
+async function trainEpochs(
+  o: BackboneStageOptions,
+  c: { startEpoch: number; total: number; input: number[]; bar: ReturnType<typeof createProgress>; records: BackboneEpoch[]; pool: ReplicaPool | undefined },
+): Promise<void> {
+  const { startEpoch, total, input, bar, records, pool } = c;
   for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
     const t0 = performance.now();
     let lossSum = 0;
@@ -157,20 +179,13 @@ export async function trainBackboneStage(o: BackboneStageOptions): Promise<Backb
       const step = epoch * o.stepsPerEpoch + s;
       o.optimizer.setLearningRate(learningRateAt(step, { total, base: o.learningRate }));
       const batch = o.sampler.batch(createRng(hashSeed(o.seed, 1, step)), o.batchSize, true);
-      const x = tf.tensor(batch.x, [batch.n, ...input]);
-      const y = tf.tidy(() => tf.oneHot(tf.tensor1d(batch.labels, 'int32'), o.numClasses));
-      let out: number | number[];
-      try {
-        out = await o.model.trainOnBatch(x, y);
-      } finally {
-        x.dispose();
-        y.dispose();
-      }
-      const [loss, acc] = Array.isArray(out) ? out : [out, NaN];
-      lossSum += loss ?? NaN;
-      accSum += acc ?? NaN;
+      const [loss, acc] = pool ? await poolStep(pool, batch, o.optimizer.rate) : await localStep(o, batch, input);
+      lossSum += loss;
+      accSum += acc;
       bar.update(step + 1, { epoch: epoch + 1, loss: lossSum / (s + 1), acc: accSum / (s + 1), lr: o.optimizer.rate });
     }
+    // The replicas hold the trained weights; bring this thread's model up to date first.
+    await pool?.syncInto(o.model, o.optimizer);
     const val = o.val ? await clipAccuracy(o.model, o.val, o.numClasses) : undefined;
     const record: BackboneEpoch = {
       epoch: epoch + 1,
@@ -189,6 +204,25 @@ export async function trainBackboneStage(o: BackboneStageOptions): Promise<Backb
     );
     await o.onEpoch?.(record);
   }
-  bar.done();
-  return records;
+}
+
+/** One step on this thread: tfjs-layers' own training step. */
+async function localStep(o: BackboneStageOptions, batch: ClipBatch, input: number[]): Promise<[number, number]> {
+  const x = tf.tensor(batch.x, [batch.n, ...input]);
+  const y = tf.tidy(() => tf.oneHot(tf.tensor1d(batch.labels, 'int32'), o.numClasses));
+  let out: number | number[];
+  try {
+    out = await o.model.trainOnBatch(x, y);
+  } finally {
+    x.dispose();
+    y.dispose();
+  }
+  const [loss, acc] = Array.isArray(out) ? out : [out, NaN];
+  return [loss ?? NaN, acc ?? NaN];
+}
+
+/** One step on the replicas, at the rate the schedule set on the main optimizer. */
+async function poolStep(pool: ReplicaPool, batch: ClipBatch, learningRate: number): Promise<[number, number]> {
+  const r = await pool.step(batch, learningRate);
+  return [r.loss, r.acc];
 }

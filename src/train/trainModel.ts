@@ -61,6 +61,11 @@ export interface TrainOptions {
   readonly stepsPerEpoch: number;
   readonly batchSize: number;
   readonly learningRate: number;
+  /**
+   * Worker threads for stage 1: ≥ 2 trains replicas on shares of each batch (data-parallel,
+   * src/train/replicaPool.ts); 1 trains on the main thread.
+   */
+  readonly workers: number;
   /** Most validation clips per class scored after each stage-1 epoch. */
   readonly valClipsPerClass: number;
   /** Stage 2. */
@@ -107,6 +112,7 @@ export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'data' | 'out'> = {
   epochs: 10,
   stepsPerEpoch: 160,
   batchSize: 4,
+  workers: 1,
   learningRate: 2e-3,
   valClipsPerClass: 24,
   headSteps: 4000,
@@ -305,6 +311,7 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
       batchSize: o.batchSize,
       learningRate: o.learningRate,
       seed: o.seed,
+      workers: o.workers,
       startEpoch: done1,
       ...(o.signal ? { signal: o.signal } : {}),
       onEpoch: async (record) => {

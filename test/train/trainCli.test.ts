@@ -53,6 +53,9 @@ test('bad --data: a folder without annotations.json is a clear error and exit co
   assert.equal(res2.code, 2);
   assert.match(res2.stderr, /durationSeconds/);
   assert.equal((await cli(['train', '--out', join(dir, 'never')])).code, 2, 'missing --data');
+  const zeroWorkers = await cli(['train', '--data', data, '--out', join(dir, 'never'), '--workers', '0']);
+  assert.equal(zeroWorkers.code, 2);
+  assert.match(zeroWorkers.stderr, /--workers must be a positive integer/);
 });
 
 test('the split is by video, disjoint, deterministic for a seed', async () => {
@@ -105,9 +108,12 @@ test('--resume continues stage 1 from the last checkpoint instead of starting ov
   assert.equal(first.code, 0, first.stderr.slice(-2000));
   const before = summaryOf(out);
   assert.equal(before.stage1.epochs.length, 1);
-  const second = await cli(['train', '--data', data, '--out', out, '--quick', '--epochs', '2', '--resume']);
+  // The resumed epoch runs data-parallel: the replicas start from the checkpoint's weights and
+  // Adam state, and the main thread's model is synced back before validation and the heads.
+  const second = await cli(['train', '--data', data, '--out', out, '--quick', '--epochs', '2', '--resume', '--workers', '2']);
   assert.equal(second.code, 0, second.stderr.slice(-2000));
   assert.match(second.stderr, /resumed stage 1 after epoch 1/);
+  assert.match(readFileSync(join(out, 'MODEL_CARD.md'), 'utf8'), /data-parallel over 2 worker threads/);
   const after = summaryOf(out);
   assert.equal(after.stage1.epochs.length, 2);
   // Epoch 1 was not redone: its record is the checkpoint's, byte for byte.
