@@ -5,7 +5,7 @@
  * applies the same average (data-parallel training, src/train/replicaPool.ts).
  *
  * Why copies in worker threads: tfjs-wasm has no threads in Node, so one training step uses one
- * core; the two cores of this machine train ~1.3× more clips per second as two copies
+ * core; the two cores of this machine train 1.6× more clips per second as two copies
  * (bench/trainParallel.ts). Copies stay equal because they start from the same weights and
  * apply the same gradients with the same Adam arithmetic; only BatchNorm's moving statistics,
  * which each copy updates from its own share, drift apart, and the pool averages them whenever

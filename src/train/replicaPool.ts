@@ -7,7 +7,7 @@
  * (validation, checkpoints, the end of the stage).
  *
  * Why: tfjs-wasm has no threads in Node, so one training step runs on one core.
- * Measured here (bench/trainParallel.ts): two replicas train ~1.3× more clips per second than
+ * Measured here (bench/trainParallel.ts): two replicas train 1.6× more clips per second than
  * one on this 2-core machine (the cores share caches and memory bandwidth, so not 2×).
  *
  * What differs from one thread: BatchNorm normalises each replica's share on its own statistics

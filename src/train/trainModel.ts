@@ -105,14 +105,15 @@ export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'data' | 'out'> = {
   clips: 10,
   fusionDim: 128,
   headDropout: 0.2,
-  // 10 × 160 = 1600 steps (1.0.0: 8 × 100) since the fused training ops made a step ~1.8×
-  // cheaper: ~32 min of stage 1. Each rise paid on validation: 1280 steps localised far better
-  // than 800 (model card 1.1.0), 1600 beat 1280 on every measure (stage-1 accuracy 47.5% vs
-  // 41.8%, GCF top-1 44.0% vs 37.9%; model card 1.2.0).
-  epochs: 10,
+  // 16 × 160 = 2560 steps on 2 data-parallel workers (~31 min of stage 1; a step of 4 clips
+  // takes ~0.7 s against ~1.1 s on one thread, bench/RESULTS.md). Each rise in steps paid on
+  // validation: 1280 steps localised far better than 800 (model card 1.1.0), 1600 beat 1280
+  // (stage-1 accuracy 47.5% vs 41.8%; 1.2.0), 1920 on one thread reached 53.8% and 2560 on two
+  // workers 55.1% with GCF window top-1 54.8% vs 48.5% vs 44.0% (model card 1.3.0).
+  epochs: 16,
   stepsPerEpoch: 160,
   batchSize: 4,
-  workers: 1,
+  workers: 2,
   learningRate: 2e-3,
   valClipsPerClass: 24,
   headSteps: 4000,
@@ -125,7 +126,7 @@ export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'data' | 'out'> = {
   attentionSupervision: 1,
   headNoise: 0,
   name: 'clipwise-default',
-  version: '1.2.0',
+  version: '1.3.0',
 };
 
 /** Tiny settings for tests and smoke runs (`--quick`): small frames, tiny nets, few steps. */

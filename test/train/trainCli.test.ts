@@ -104,7 +104,8 @@ test('clipwise train --quick runs end to end and writes a loadable, trained mode
 
 test('--resume continues stage 1 from the last checkpoint instead of starting over', async () => {
   const out = join(dir, 'resume');
-  const first = await cli(['train', '--data', data, '--out', out, '--quick', '--epochs', '1']);
+  // Epoch 1 on this thread, epoch 2 on two workers: a one-thread checkpoint resumes data-parallel.
+  const first = await cli(['train', '--data', data, '--out', out, '--quick', '--epochs', '1', '--workers', '1']);
   assert.equal(first.code, 0, first.stderr.slice(-2000));
   const before = summaryOf(out);
   assert.equal(before.stage1.epochs.length, 1);
