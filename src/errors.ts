@@ -214,3 +214,10 @@ export class SynthError extends ClipwiseError {
     super(message, options);
   }
 }
+
+/**
+ * A data-parallel training worker (src/train/replicaPool.ts) failed, exited or was sent a
+ * malformed batch; the message names the worker and its error. Training cannot go on in that
+ * run: finished epochs are checkpointed, `clipwise train --resume` continues.
+ */
+export class TrainingWorkerError extends ClipwiseError {}

@@ -26,14 +26,11 @@
 import { Worker } from 'node:worker_threads';
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { ClipwiseError, ConfigError } from '../errors.ts';
+import { ConfigError, TrainingWorkerError } from '../errors.ts';
 import type { ClipBatch } from './clipSampler.ts';
 import { optimizerArrays, setModelWeights, setOptimizerArrays } from './replica.ts';
 import type { FromReplica, PendingUpdate, ToReplica } from './replicaProtocol.ts';
 import type { ScheduledAdam } from './schedule.ts';
-
-/** A training worker failed or exited; the stage cannot go on (resume from the last checkpoint). */
-export class TrainingWorkerError extends ClipwiseError {}
 
 /** Options of {@link createReplicaPool}. */
 export interface ReplicaPoolOptions {

@@ -2,14 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { ConfigError } from '../../src/errors.ts';
+import { ConfigError, TrainingWorkerError } from '../../src/errors.ts';
 import { createBackbone } from '../../src/model/backbone.ts';
 import { initRuntime } from '../../src/model/runtime.ts';
 import { registerWasmTrainingKernels } from '../../src/model/wasmTrainingKernels.ts';
 import { createRng } from '../../src/synth/prng.ts';
 import type { ClipBatch, ClipSampler } from '../../src/train/clipSampler.ts';
 import { optimizerArrays, StageOneReplica } from '../../src/train/replica.ts';
-import { createReplicaPool, TrainingWorkerError } from '../../src/train/replicaPool.ts';
+import { createReplicaPool } from '../../src/train/replicaPool.ts';
 import { ScheduledAdam } from '../../src/train/schedule.ts';
 import { createClipClassifier, trainBackboneStage } from '../../src/train/trainBackbone.ts';
 
