@@ -287,11 +287,16 @@ test('synthetic video with ground truth: RTSP → ingest → Kafka → analyzer 
     // Where the camera was joined (live frame j is source frame k + step·j), and which source frame every live frame is.
     const source = await lastValueFrom(createFfmpegSource(fileSourceOptions(video.path, CAMERA, { fps: SOURCE_FPS, size })).frames$.pipe(toArray()));
     const { k, index } = await identifyLiveFrames(live, source, step);
-    // Live time → media time through the frames themselves: a clip starts at a frame's pts and
-    // ends one frame period after its last frame's pts (pts are not linear in seq after a
-    // catch-up, so no single offset maps them).
+    // Live time → media time through the frames themselves (pts are not linear in seq after a
+    // catch-up, so no single offset maps them): a clip starts at its first frame's pts. An event
+    // ends where its last clip ends, its last frame's pts plus the clip's own mean frame step,
+    // which the relay's jitter moves off 1000/fps: map ends through that frame's sequence
+    // number (the file path, on nominal pts, ends the same clip one nominal period after it).
     const mediaOfPts = new Map(live.map((f, j) => [f.ptsMs, ((k + step * j) * 1000) / SOURCE_FPS]));
-    const mediaMsOf = (liveMs: number): number => mediaOfPts.get(liveMs) ?? (mediaOfPts.get(liveMs - 1000 / fps) ?? Number.NaN) + 1000 / fps;
+    const mediaOfSeq = new Map(live.map((f, j) => [f.seq, ((k + step * j) * 1000) / SOURCE_FPS]));
+    const mediaMsOf = (liveMs: number): number => mediaOfPts.get(liveMs) ?? Number.NaN;
+    const clipFrames = manifest.clip.frames;
+    const mediaEndOf = (e: { readonly endClip: number }): number => (mediaOfSeq.get(e.endClip + clipFrames - 1) ?? Number.NaN) + 1000 / fps;
     const unknown = index.flatMap((i, j) => (i === undefined ? [j] : []));
     const backwards = index.flatMap((i, j) => (j > 0 && i !== undefined && (index[j - 1] ?? -1) > i ? [j] : []));
     const repeated = index.filter((i, j) => j > 0 && i !== undefined && index[j - 1] === i).length;
@@ -341,17 +346,16 @@ test('synthetic video with ground truth: RTSP → ingest → Kafka → analyzer 
     const truth: GroundTruth[] = video.instances
       .filter((g) => g.start >= coveredFrom && g.end <= coveredTo)
       .map((g) => ({ video: 'v', classIndex: g.classIndex, start: g.start, end: g.end }));
-    const asDetected = (e: ActionEvent | ActionEventV1, toMedia: (ms: number) => number): DetectedEvent => ({
-      video: 'v',
-      classIndex: e.classIndex,
-      start: toMedia(e.startMs) / 1000,
-      end: toMedia(e.endMs) / 1000,
-      confidence: e.confidence,
-    });
-    const liveDet = events.map((e) => asDetected(e, mediaMsOf)).sort((a, b) => a.start - b.start || a.classIndex - b.classIndex);
+    const asDetected = (e: ActionEvent | ActionEventV1, bounds: (e: ActionEvent | ActionEventV1) => [number, number]): DetectedEvent => {
+      const [start, end] = bounds(e);
+      return { video: 'v', classIndex: e.classIndex, start: start / 1000, end: end / 1000, confidence: e.confidence };
+    };
+    const liveBounds = (e: ActionEvent | ActionEventV1): [number, number] => [mediaMsOf(e.startMs), mediaEndOf(e)];
+    const ownBounds = (e: ActionEvent | ActionEventV1): [number, number] => [e.startMs, e.endMs];
+    const liveDet = events.map((e) => asDetected(e, liveBounds)).sort((a, b) => a.start - b.start || a.classIndex - b.classIndex);
     const alignedEvents = aligned.events.map((t) => t.event);
-    const alignedDet = alignedEvents.map((e) => asDetected(e, (ms) => ms)).sort((a, b) => a.start - b.start || a.classIndex - b.classIndex);
-    const evalDet = evalRun.events.map((t) => asDetected(t.event, (ms) => ms));
+    const alignedDet = alignedEvents.map((e) => asDetected(e, ownBounds)).sort((a, b) => a.start - b.start || a.classIndex - b.classIndex);
+    const evalDet = evalRun.events.map((t) => asDetected(t.event, ownBounds));
     const evalCovered = evalDet.filter((e) => e.end > coveredFrom && e.start < coveredTo);
 
     console.log(
@@ -398,7 +402,8 @@ test('synthetic video with ground truth: RTSP → ingest → Kafka → analyzer 
         `event ${want.id}`,
       );
       const near = (a: number, b: number, tol: number): boolean => Math.abs(a - b) <= tol;
-      assert.ok(near(mediaMsOf(got.startMs), want.startMs, 1e-6) && near(mediaMsOf(got.endMs), want.endMs, 1e-6), `event ${want.id}: media bounds ${mediaMsOf(got.startMs)}–${mediaMsOf(got.endMs)} ms vs ${want.startMs}–${want.endMs} ms`);
+      const [gotStart, gotEnd] = liveBounds(got);
+      assert.ok(near(gotStart, want.startMs, 1e-6) && near(gotEnd, want.endMs, 1e-6), `event ${want.id}: media bounds ${gotStart}–${gotEnd} ms vs ${want.startMs}–${want.endMs} ms`);
       assert.ok(got.clips.every((c, i) => near(mediaMsOf(c.startMs), want.clips[i]?.startMs ?? NaN, 1e-6)), `event ${want.id}: clip ranges`);
       assert.ok(near(got.confidence, want.confidence, 1e-5), `event ${want.id}: confidence ${got.confidence} vs ${want.confidence}`);
       assert.ok(got.attention.length === want.attention.length && got.attention.every((a, i) => near(a, want.attention[i] ?? NaN, 1e-5)), `event ${want.id}: attention`);
