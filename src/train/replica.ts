@@ -57,11 +57,6 @@ export class StageOneReplica {
     this.vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   }
 
-  /** Shapes of the trainable weights, in gradient order. */
-  get gradientShapes(): number[][] {
-    return this.vars.map((v) => [...v.shape]);
-  }
-
   /**
    * Gradients of the mean loss over `n` clips (training mode: dropout on, BatchNorm on the
    * batch's statistics and its moving statistics updated). Weights are not changed.
@@ -82,10 +77,11 @@ export class StageOneReplica {
     let acc = 0;
     const { value, grads } = tf.variableGrads(() => {
       const xt = tf.tensor(x, [n, ...shape]);
-      const y = tf.oneHot(tf.tensor1d(labels, 'int32'), this.numClasses) as tf.Tensor2D;
+      const classes = tf.tensor1d(labels, 'int32');
+      const y = tf.oneHot(classes, this.numClasses) as tf.Tensor2D;
       const p = this.model.apply(xt, { training: true }) as tf.Tensor2D;
       // Accuracy is read here, inside the tape, so the probabilities are not kept past the step.
-      const right = tf.equal(tf.argMax(p, 1), tf.tensor1d(labels, 'int32'));
+      const right = tf.equal(tf.argMax(p, 1), classes);
       acc = (tf.sum(tf.cast(right, 'float32')).dataSync()[0] as number) / n;
       return crossEntropy(y, p);
     }, this.vars);
@@ -103,7 +99,7 @@ export class StageOneReplica {
   }
 
   /**
-   * One Adam update with the given gradients (in {@link gradientShapes} order).
+   * One Adam update with the given gradients (in `model.trainableWeights` order).
    *
    * @param grads gradient per trainable weight. @param learningRate rate of this update.
    * @throws ShapeError when the gradients do not match the weights.
@@ -126,7 +122,7 @@ export class StageOneReplica {
 
   /** Every weight of the model (trainable and BatchNorm's moving statistics), in `model.weights` order. */
   weights(): Float32Array[] {
-    return this.model.weights.map((w) => (w.read().dataSync() as Float32Array).slice());
+    return modelWeights(this.model);
   }
 
   /** Replace every weight (same order and sizes as {@link weights}). */
@@ -155,8 +151,13 @@ export async function optimizerArrays(optimizer: ScheduledAdam): Promise<Float32
   return arrays;
 }
 
+/** Copies of every weight of a model (trainable and moving statistics), in `model.weights` order. */
+export function modelWeights(model: tfl.LayersModel): Float32Array[] {
+  return model.weights.map((w) => (w.read().dataSync() as Float32Array).slice());
+}
+
 /**
- * Set a model's weights from arrays in `model.weights` order.
+ * Set a model's weights from arrays in `model.weights` order (as {@link modelWeights} gives them).
  *
  * @throws ShapeError when the count or a size differs.
  */

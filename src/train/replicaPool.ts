@@ -28,7 +28,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { ConfigError, TrainingWorkerError } from '../errors.ts';
 import type { ClipBatch } from './clipSampler.ts';
-import { optimizerArrays, setModelWeights, setOptimizerArrays } from './replica.ts';
+import { modelWeights, optimizerArrays, setModelWeights, setOptimizerArrays } from './replica.ts';
 import type { FromReplica, PendingUpdate, ToReplica } from './replicaProtocol.ts';
 import type { ScheduledAdam } from './schedule.ts';
 
@@ -90,7 +90,7 @@ export async function createReplicaPool(o: ReplicaPoolOptions): Promise<ReplicaP
     throw new ConfigError(message, [{ path: 'workers', message }]);
   }
   const topology = o.model.toJSON(undefined, false);
-  const weights = o.model.weights.map((w) => (w.read().dataSync() as Float32Array).slice());
+  const weights = modelWeights(o.model);
   const optimizerState = await optimizerArrays(o.optimizer);
   const trainable = new Set(o.model.trainableWeights.map((w) => w.originalName));
   const isMovingStat = o.model.weights.map((w) => !trainable.has(w.originalName));

@@ -15,7 +15,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { createRng, hashSeed } from '../synth/prng.ts';
 import type { ClipBatch, ClipSampler } from './clipSampler.ts';
 import { createProgress, letSignalsIn } from './progress.ts';
-import { createReplicaPool, type ReplicaPool } from './replicaPool.ts';
+import { createReplicaPool } from './replicaPool.ts';
 import { learningRateAt, ScheduledAdam } from './schedule.ts';
 
 /** Name of the backbone inside the stage-1 model (`createBackbone` names its model so). */
@@ -156,7 +156,41 @@ export async function trainBackboneStage(o: BackboneStageOptions): Promise<Backb
   const workers = o.workers ?? 1;
   const pool = workers > 1 ? await createReplicaPool({ model: o.model, optimizer: o.optimizer, numClasses: o.numClasses, workers, learningRate: o.learningRate }) : undefined;
   try {
-    await trainEpochs(o, { startEpoch, total, input, bar, records, pool });
+    for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+      const t0 = performance.now();
+      let lossSum = 0;
+      let accSum = 0;
+      for (let s = 0; s < o.stepsPerEpoch; s++) {
+        await letSignalsIn();
+        o.signal?.throwIfAborted();
+        const step = epoch * o.stepsPerEpoch + s;
+        o.optimizer.setLearningRate(learningRateAt(step, { total, base: o.learningRate }));
+        const batch = o.sampler.batch(createRng(hashSeed(o.seed, 1, step)), o.batchSize, true);
+        const { loss, acc } = pool ? await pool.step(batch, o.optimizer.rate) : await localStep(o, batch, input);
+        lossSum += loss;
+        accSum += acc;
+        bar.update(step + 1, { epoch: epoch + 1, loss: lossSum / (s + 1), acc: accSum / (s + 1), lr: o.optimizer.rate });
+      }
+      // The replicas hold the trained weights; bring this thread's model up to date first.
+      await pool?.syncInto(o.model, o.optimizer);
+      const val = o.val ? await clipAccuracy(o.model, o.val, o.numClasses) : undefined;
+      const record: BackboneEpoch = {
+        epoch: epoch + 1,
+        steps: o.stepsPerEpoch,
+        trainLoss: lossSum / o.stepsPerEpoch,
+        trainAcc: accSum / o.stepsPerEpoch,
+        ...(val ? { val } : {}),
+        seconds: (performance.now() - t0) / 1000,
+        learningRate: o.optimizer.rate,
+      };
+      records.push(record);
+      process.stderr.write(
+        `\nstage 1 epoch ${record.epoch}/${o.epochs}: train loss ${record.trainLoss.toFixed(3)} acc ${(100 * record.trainAcc).toFixed(1)}%` +
+          (val ? `, val loss ${val.loss.toFixed(3)} acc ${(100 * val.acc).toFixed(1)}% balanced ${(100 * val.balancedAcc).toFixed(1)}%` : '') +
+          ` (${record.seconds.toFixed(0)} s)\n`,
+      );
+      await o.onEpoch?.(record);
+    }
   } finally {
     await pool?.close();
   }
@@ -164,50 +198,8 @@ export async function trainBackboneStage(o: BackboneStageOptions): Promise<Backb
   return records;
 }
 
-async function trainEpochs(
-  o: BackboneStageOptions,
-  c: { startEpoch: number; total: number; input: number[]; bar: ReturnType<typeof createProgress>; records: BackboneEpoch[]; pool: ReplicaPool | undefined },
-): Promise<void> {
-  const { startEpoch, total, input, bar, records, pool } = c;
-  for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
-    const t0 = performance.now();
-    let lossSum = 0;
-    let accSum = 0;
-    for (let s = 0; s < o.stepsPerEpoch; s++) {
-      await letSignalsIn();
-      o.signal?.throwIfAborted();
-      const step = epoch * o.stepsPerEpoch + s;
-      o.optimizer.setLearningRate(learningRateAt(step, { total, base: o.learningRate }));
-      const batch = o.sampler.batch(createRng(hashSeed(o.seed, 1, step)), o.batchSize, true);
-      const [loss, acc] = pool ? await poolStep(pool, batch, o.optimizer.rate) : await localStep(o, batch, input);
-      lossSum += loss;
-      accSum += acc;
-      bar.update(step + 1, { epoch: epoch + 1, loss: lossSum / (s + 1), acc: accSum / (s + 1), lr: o.optimizer.rate });
-    }
-    // The replicas hold the trained weights; bring this thread's model up to date first.
-    await pool?.syncInto(o.model, o.optimizer);
-    const val = o.val ? await clipAccuracy(o.model, o.val, o.numClasses) : undefined;
-    const record: BackboneEpoch = {
-      epoch: epoch + 1,
-      steps: o.stepsPerEpoch,
-      trainLoss: lossSum / o.stepsPerEpoch,
-      trainAcc: accSum / o.stepsPerEpoch,
-      ...(val ? { val } : {}),
-      seconds: (performance.now() - t0) / 1000,
-      learningRate: o.optimizer.rate,
-    };
-    records.push(record);
-    process.stderr.write(
-      `\nstage 1 epoch ${record.epoch}/${o.epochs}: train loss ${record.trainLoss.toFixed(3)} acc ${(100 * record.trainAcc).toFixed(1)}%` +
-        (val ? `, val loss ${val.loss.toFixed(3)} acc ${(100 * val.acc).toFixed(1)}% balanced ${(100 * val.balancedAcc).toFixed(1)}%` : '') +
-        ` (${record.seconds.toFixed(0)} s)\n`,
-    );
-    await o.onEpoch?.(record);
-  }
-}
-
 /** One step on this thread: tfjs-layers' own training step. */
-async function localStep(o: BackboneStageOptions, batch: ClipBatch, input: number[]): Promise<[number, number]> {
+async function localStep(o: BackboneStageOptions, batch: ClipBatch, input: number[]): Promise<{ loss: number; acc: number }> {
   const x = tf.tensor(batch.x, [batch.n, ...input]);
   const y = tf.tidy(() => tf.oneHot(tf.tensor1d(batch.labels, 'int32'), o.numClasses));
   let out: number | number[];
@@ -218,11 +210,5 @@ async function localStep(o: BackboneStageOptions, batch: ClipBatch, input: numbe
     y.dispose();
   }
   const [loss, acc] = Array.isArray(out) ? out : [out, NaN];
-  return [loss ?? NaN, acc ?? NaN];
-}
-
-/** One step on the replicas, at the rate the schedule set on the main optimizer. */
-async function poolStep(pool: ReplicaPool, batch: ClipBatch, learningRate: number): Promise<[number, number]> {
-  const r = await pool.step(batch, learningRate);
-  return [r.loss, r.acc];
+  return { loss: loss ?? NaN, acc: acc ?? NaN };
 }

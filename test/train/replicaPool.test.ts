@@ -8,7 +8,7 @@ import { initRuntime } from '../../src/model/runtime.ts';
 import { registerWasmTrainingKernels } from '../../src/model/wasmTrainingKernels.ts';
 import { createRng } from '../../src/synth/prng.ts';
 import type { ClipBatch, ClipSampler } from '../../src/train/clipSampler.ts';
-import { optimizerArrays, StageOneReplica } from '../../src/train/replica.ts';
+import { modelWeights, optimizerArrays, StageOneReplica } from '../../src/train/replica.ts';
 import { createReplicaPool } from '../../src/train/replicaPool.ts';
 import { ScheduledAdam } from '../../src/train/schedule.ts';
 import { createClipClassifier, trainBackboneStage } from '../../src/train/trainBackbone.ts';
@@ -41,9 +41,6 @@ function batchOf(n: number, seed: number): ClipBatch {
   return { x, labels, n };
 }
 
-function weightsOf(model: tfl.LayersModel): Float32Array[] {
-  return model.weights.map((w) => (w.read().dataSync() as Float32Array).slice());
-}
 
 function maxDiff(a: readonly Float32Array[], b: readonly Float32Array[]): number {
   assert.equal(a.length, b.length);
@@ -58,7 +55,7 @@ function maxDiff(a: readonly Float32Array[], b: readonly Float32Array[]): number
 
 test('two replicas on distinct shares train as the average of their gradients: the synced model equals a one-thread reference', async () => {
   const main = tinyModel();
-  const start = weightsOf(main);
+  const start = modelWeights(main);
   const mainOpt = new ScheduledAdam(2e-3);
   // The reference: two in-thread replicas from the same weights, gradients averaged by hand,
   // the same update applied to both (what the pool does across threads).
@@ -88,7 +85,7 @@ test('two replicas on distinct shares train as the average of their gradients: t
   const a = refA.weights();
   const b = refB.weights();
   const expected = a.map((w, k) => (trainable.has((main.weights[k] as tfl.LayerVariable).originalName) ? w : w.map((v, j) => (v + ((b[k] as Float32Array)[j] as number)) / 2)));
-  const got = weightsOf(main);
+  const got = modelWeights(main);
   assert.ok(maxDiff(got, start) > 1e-4, 'the main model was updated');
   assert.ok(maxDiff(got, expected) < 1e-5, `synced weights differ from the reference by ${maxDiff(got, expected)}`);
   // Adam's state came along (a checkpoint saved now resumes where the replicas were).
@@ -162,7 +159,7 @@ test('trainBackboneStage with 2 workers trains, validates and checkpoints from t
     batch: (rng, n) => batchOf(n, Math.floor(rng.range(0, 1e6))),
   };
   const val = batchOf(12, 777);
-  const start = weightsOf(model);
+  const start = modelWeights(model);
   const seenAtEpoch: number[] = [];
   const records = await trainBackboneStage({
     model,
@@ -178,7 +175,7 @@ test('trainBackboneStage with 2 workers trains, validates and checkpoints from t
     workers: 2,
     onEpoch: async () => {
       // What a checkpoint saves: the replicas' state, synced before the callback.
-      seenAtEpoch.push(maxDiff(weightsOf(model), start));
+      seenAtEpoch.push(maxDiff(modelWeights(model), start));
     },
   });
   assert.equal(records.length, 2);
