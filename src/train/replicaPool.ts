@@ -189,8 +189,12 @@ export async function createReplicaPool(o: ReplicaPoolOptions): Promise<ReplicaP
         slots.map(async (slot, i) => {
           const { from, to } = shares[i] as { from: number; to: number };
           if (to === from) {
-            // Still apply the last update so every replica stays in step.
-            if (apply) await call(slot, { type: 'pull', id: nextId++, apply });
+            // Still apply the last update so every replica stays in step (apply only: a pull
+            // would send every weight back to be dropped).
+            if (apply) {
+              const reply = await call(slot, { type: 'apply', id: nextId++, apply });
+              if (reply.type !== 'applied') throw new TrainingWorkerError(`training worker ${i}: expected an applied update, got ${reply.type}`);
+            }
             return undefined;
           }
           const x = batch.x.slice(from * per, to * per);

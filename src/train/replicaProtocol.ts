@@ -34,6 +34,13 @@ export interface ReplicaPull {
   readonly apply?: PendingUpdate;
 }
 
+/** Apply an update and nothing else: a worker whose share of a step is empty stays in step. */
+export interface ReplicaApply {
+  readonly type: 'apply';
+  readonly id: number;
+  readonly apply: PendingUpdate;
+}
+
 export interface ReplicaPush {
   readonly type: 'push';
   readonly id: number;
@@ -44,11 +51,12 @@ export interface ReplicaClose {
   readonly type: 'close';
 }
 
-export type ToReplica = ReplicaInit | ReplicaStep | ReplicaPull | ReplicaPush | ReplicaClose;
+export type ToReplica = ReplicaInit | ReplicaStep | ReplicaPull | ReplicaApply | ReplicaPush | ReplicaClose;
 
 export type FromReplica =
   | { readonly type: 'ready'; readonly tensors: number }
   | { readonly type: 'grads'; readonly id: number; readonly grads: Float32Array[]; readonly loss: number; readonly acc: number; readonly n: number; readonly tensors: number }
   | { readonly type: 'state'; readonly id: number; readonly weights: Float32Array[]; readonly optimizer: Float32Array[]; readonly tensors: number }
+  | { readonly type: 'applied'; readonly id: number; readonly tensors: number }
   | { readonly type: 'pushed'; readonly id: number }
   | { readonly type: 'error'; readonly id?: number; readonly name: string; readonly message: string };

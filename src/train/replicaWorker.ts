@@ -68,6 +68,11 @@ async function handle(msg: ToReplica): Promise<void> {
       send({ type: 'state', id: msg.id, weights, optimizer, tensors: tf.memory().numTensors }, [...weights, ...optimizer].map((a) => a.buffer as ArrayBuffer));
       return;
     }
+    case 'apply': {
+      applyPending(ready(), msg.apply);
+      send({ type: 'applied', id: msg.id, tensors: tf.memory().numTensors });
+      return;
+    }
     case 'push': {
       ready().setWeights(msg.weights);
       send({ type: 'pushed', id: msg.id });

@@ -101,6 +101,57 @@ test('two replicas on distinct shares train as the average of their gradients: t
   }
 });
 
+test('a batch smaller than the pool: the idle replica still applies every update and the synced model equals the reference', async () => {
+  const main = tinyModel();
+  const start = modelWeights(main);
+  const mainOpt = new ScheduledAdam(2e-3);
+  const refs = [new StageOneReplica(tinyModel(), new ScheduledAdam(2e-3), K), new StageOneReplica(tinyModel(), new ScheduledAdam(2e-3), K)];
+  for (const r of refs) r.setWeights(start);
+  const pool = await createReplicaPool({ model: main, optimizer: mainOpt, numClasses: K, workers: 2, learningRate: 2e-3 });
+  try {
+    // n = 1: worker 0 sits the step out; n = 3: shares 1 + 2 (gradients weighted 1/3, 2/3).
+    const sizes = [1, 3, 1, 1, 2];
+    for (let s = 0; s < sizes.length; s++) {
+      const n = sizes[s] as number;
+      const batch = batchOf(n, 40 + s);
+      await pool.step(batch, 1e-3);
+      const cut = Math.floor(n / 2);
+      const shares = [
+        { from: 0, to: cut },
+        { from: cut, to: n },
+      ];
+      const got = shares.map((sh, i) => (sh.to > sh.from ? { n: sh.to - sh.from, g: (refs[i] as StageOneReplica).gradients(batch.x.slice(sh.from * PER, sh.to * PER), batch.labels.slice(sh.from, sh.to), sh.to - sh.from) } : undefined));
+      const live = got.filter((x): x is NonNullable<typeof x> => x !== undefined);
+      // Summed in float32 share by share, as the pool does: Adam turns a rounding difference in
+      // a near-zero gradient into a full step, so the reference must round the same way.
+      const avg = (live[0] as (typeof live)[number]).g.grads.map((g0) => new Float32Array(g0.length));
+      for (const x of live) {
+        avg.forEach((sum, k) => {
+          const g = x.g.grads[k] as Float32Array;
+          for (let j = 0; j < g.length; j++) sum[j] = (sum[j] as number) + (x.n / n) * (g[j] as number);
+        });
+      }
+      for (const r of refs) r.apply(avg, 1e-3);
+    }
+    await pool.syncInto(main, mainOpt);
+  } finally {
+    await pool.close();
+  }
+  const trainable = new Set(main.trainableWeights.map((w) => w.originalName));
+  const [a, b] = refs.map((r) => r.weights()) as [Float32Array[], Float32Array[]];
+  const expected = a.map((w, k) => (trainable.has((main.weights[k] as tfl.LayerVariable).originalName) ? w : w.map((v, j) => (v + ((b[k] as Float32Array)[j] as number)) / 2)));
+  const got = modelWeights(main);
+  assert.ok(maxDiff(got, start) > 1e-4, 'the main model was updated');
+  assert.ok(maxDiff(got, expected) < 1e-5, `synced weights differ from the reference by ${maxDiff(got, expected)}`);
+  assert.equal((await optimizerArrays(mainOpt))[0]?.[0], 5, 'five updates counted, the idle steps included');
+  main.dispose();
+  mainOpt.dispose();
+  for (const r of refs) {
+    r.model.dispose();
+    r.optimizer.dispose();
+  }
+});
+
 test('replica workers keep their tensor count flat over many steps', async () => {
   const main = tinyModel();
   const opt = new ScheduledAdam(1e-3);
