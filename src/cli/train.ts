@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { numberFlag, parseFlags } from './args.ts';
+import type { SpatialPooling } from '../model/layers/SpatioTemporalAveragePool.ts';
 
 const USAGE = `clipwise train --data DIR --out MODEL_DIR [options]
 
@@ -25,7 +26,8 @@ validation videos, and writes a model folder with manifest.json, MODEL_CARD.md a
   --width-multiplier A    backbone channel width multiplier (1)
   --gsf-blocks N          last backbone blocks with a Gate-Shift-Fuse module (2; 9 = all)
   --temporal-difference on|off  feed the stem each frame's difference to the previous one as well (on)
-  --spatial-pooling P     descriptor pooling per frame: mean (GCF-Net) or max (mean)
+  --spatial-pooling P     descriptor pooling: mean (GCF-Net), max (per frame) or motion (mean
+                          weighted by each cell's frame difference) (mean)
   --head-steps N          stage-2 steps per head (4000)
   --lambda X              λ of the attention L1 term (0.001)
   --attention-supervision X  μ: weight of the gate's clip-relevance loss (1; 0 = the paper's loss)
@@ -40,9 +42,9 @@ function onOffFlag(v: string, name: string): boolean {
   throw new ConfigError(`--${name} must be on or off, got ${v}`, [{ path: `--${name}`, message: 'not on or off' }]);
 }
 
-function spatialPoolingFlag(v: string): 'mean' | 'max' {
-  if (v === 'mean' || v === 'max') return v;
-  throw new ConfigError(`--spatial-pooling must be mean or max, got ${v}`, [{ path: '--spatial-pooling', message: 'not mean or max' }]);
+function spatialPoolingFlag(v: string): SpatialPooling {
+  if (v === 'mean' || v === 'max' || v === 'motion') return v;
+  throw new ConfigError(`--spatial-pooling must be mean, max or motion, got ${v}`, [{ path: '--spatial-pooling', message: 'not mean, max or motion' }]);
 }
 
 /**

@@ -29,6 +29,7 @@ import { ConfigError, ShapeError } from '../errors.ts';
 import { FoldClipFrames } from './layers/FoldClipFrames.ts';
 import { FusedBatchNormalization } from './layers/FusedBatchNormalization.ts';
 import { GateShiftFuse, gsfChannels } from './layers/GateShiftFuse.ts';
+import { MotionWeights } from './layers/MotionWeights.ts';
 import { SpatioTemporalAveragePool, type SpatialPooling } from './layers/SpatioTemporalAveragePool.ts';
 import { TemporalDifference } from './layers/TemporalDifference.ts';
 
@@ -60,7 +61,9 @@ export interface BackboneConfig {
    * Pooling of the last feature map into the descriptor: `mean` over T·H·W (default, GCF-Net
    * §3.1.1, the 1.0.0 architecture) or `max`: each frame's spatial maximum, averaged over T.
    * Why `max`: an actor covers ~1% of a 112×112 frame, so a spatial mean dilutes its features
-   * ~100× into the static scene's; the maximum passes them through whole.
+   * ~100× into the static scene's; the maximum passes them through whole. `motion`: the mean
+   * weighted by where the input's frames change (see {@link MotionWeights}): still smooth, but
+   * centred on what moves.
    */
   readonly spatialPooling?: SpatialPooling;
 }
@@ -153,7 +156,9 @@ export function resolveBackboneConfig(config: BackboneConfig = {}): ResolvedBack
   }
   if (!(c.channelRatio > 0 && c.channelRatio <= 1)) issues.push({ path: 'channelRatio', message: 'must be in (0, 1]' });
   if (typeof c.temporalDifference !== 'boolean') issues.push({ path: 'temporalDifference', message: 'must be true or false' });
-  if (c.spatialPooling !== 'mean' && c.spatialPooling !== 'max') issues.push({ path: 'spatialPooling', message: "must be 'mean' or 'max'" });
+  if (c.spatialPooling !== 'mean' && c.spatialPooling !== 'max' && c.spatialPooling !== 'motion') {
+    issues.push({ path: 'spatialPooling', message: "must be 'mean', 'max' or 'motion'" });
+  }
   if (issues.length > 0) {
     throw new ConfigError(
       `invalid backbone config: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`,
@@ -208,6 +213,23 @@ export function backboneLayout(config: BackboneConfig = {}): BackboneLayout {
     }
   }
   return { config: cfg, stemInChannels: cfg.temporalDifference ? 6 : 3, stemChannels, stemSize, blocks, headInChannels: inChannels, finalSize: size };
+}
+
+/**
+ * Input pixels per cell of the last feature map along a side: the cell size of the
+ * `spatialPooling: 'motion'` weights, so that they line up with the features.
+ *
+ * @param layout the backbone's layout.
+ * @returns ⌈size / finalSize⌉; throws ConfigError when no whole cell size gives the feature map's side.
+ */
+export function motionCellSize(layout: BackboneLayout): number {
+  const { size } = layout.config;
+  const cell = Math.ceil(size / layout.finalSize);
+  if (Math.ceil(size / cell) !== layout.finalSize) {
+    const message = `motion pooling: no cell size maps ${size} px onto the ${layout.finalSize}×${layout.finalSize} feature map`;
+    throw new ConfigError(message, [{ path: 'size', message }]);
+  }
+  return cell;
 }
 
 function convBnRelu6(
@@ -270,6 +292,7 @@ export function createBackbone(config: BackboneConfig = {}): tfl.LayersModel {
   const input = tfl.input({ shape: [cfg.frames, cfg.size, cfg.size, 3], name: 'clip', dtype: 'float32' });
   let x = new FoldClipFrames({ name: 'bb_fold' }).apply(input) as tfl.SymbolicTensor;
   x = tfl.layers.rescaling({ scale: 1 / 127.5, offset: -1, name: 'bb_rescale' }).apply(x) as tfl.SymbolicTensor;
+  const motion = cfg.spatialPooling === 'motion' ? (new MotionWeights({ numFrames: cfg.frames, cellSize: motionCellSize(layout), name: 'bb_motion' }).apply(x) as tfl.SymbolicTensor) : undefined;
   if (cfg.temporalDifference) x = new TemporalDifference({ numFrames: cfg.frames, name: 'bb_tdiff' }).apply(x) as tfl.SymbolicTensor;
   x = convBnRelu6(
     x,
@@ -316,7 +339,7 @@ export function createBackbone(config: BackboneConfig = {}): tfl.LayersModel {
     if (b.residual) x = tfl.layers.add({ name: `${p}_add` }).apply([blockInput, x]) as tfl.SymbolicTensor;
   }
   x = convBnRelu6(x, 'bb_head', pointwise(cfg.dim, 'bb_head_conv'), true);
-  const v = new SpatioTemporalAveragePool({ numFrames: cfg.frames, spatial: cfg.spatialPooling, name: 'bb_pool' }).apply(x) as tfl.SymbolicTensor;
+  const v = new SpatioTemporalAveragePool({ numFrames: cfg.frames, spatial: cfg.spatialPooling, name: 'bb_pool' }).apply(motion ? [x, motion] : x) as tfl.SymbolicTensor;
   return tfl.model({ inputs: input, outputs: v, name: 'clipwise_backbone' });
 }
 

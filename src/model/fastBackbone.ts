@@ -30,6 +30,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { ShapeError } from '../errors.ts';
 import { backboneLayout, type BackboneConfig, type InvertedResidualSpec } from './backbone.ts';
+import { MotionWeights, motionWeights } from './layers/MotionWeights.ts';
 import { frameDifferences } from './layers/TemporalDifference.ts';
 import { poolClipFeatures, SpatioTemporalAveragePool } from './layers/SpatioTemporalAveragePool.ts';
 
@@ -172,6 +173,12 @@ export function compileInferenceBackbone(model: tfl.LayersModel, config: Backbon
   const pool = model.getLayer('bb_pool');
   if (!(pool instanceof SpatioTemporalAveragePool)) return undefined;
   const spatial = pool.spatial;
+  let motion: MotionWeights | undefined;
+  if (spatial === 'motion') {
+    const m = names.has('bb_motion') ? model.getLayer('bb_motion') : undefined;
+    if (!(m instanceof MotionWeights)) return undefined;
+    motion = m;
+  }
 
   const kernelOf = (name: string): Arr => read(model.getLayer(name).getWeights()[0] as tf.Tensor);
   // Conv + following BN → one conv with bias (the BN scale goes into the output channels).
@@ -370,6 +377,7 @@ export function compileInferenceBackbone(model: tfl.LayersModel, config: Backbon
         return tf.tidy(() => {
           let h = tf.reshape(clips, [N * T, size, size, 3]) as tf.Tensor4D;
           h = tf.sub(tf.mul(h, 1 / 127.5), 1);
+          const weights = motion ? motionWeights(h, T, motion.cellSize, motion.floor) : undefined;
           if (stemDiff) {
             const d = frameDifferences(h, T);
             h = tf.clipByValue(tf.add(conv(h, stem, 'linear', 2), tf.conv2d(d, stemDiff, 2, 'same')) as tf.Tensor4D, 0, 6);
@@ -378,7 +386,7 @@ export function compileInferenceBackbone(model: tfl.LayersModel, config: Backbon
           }
           for (const blk of blocks) h = blk.gsf ? gsfBlock(h, blk) : plainBlock(h, blk);
           h = conv(h, head, 'relu6');
-          return poolClipFeatures(h, T, spatial);
+          return poolClipFeatures(h, T, spatial, weights);
         });
       },
       dispose() {

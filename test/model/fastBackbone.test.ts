@@ -41,6 +41,7 @@ const CASES: readonly { name: string; cfg: BackboneConfig & { frames: number; si
   { name: 'GSF in the last two blocks', cfg: { frames: 3, size: 32, widthMultiplier: 0.75, dim: 24, gsfBlocks: 2, channelRatio: 0.5 } },
   { name: 'temporal-difference stem', cfg: { frames: 4, size: 33, widthMultiplier: 0.5, dim: 16, gsfBlocks: 2, temporalDifference: true } },
   { name: 'spatial max pooling', cfg: { frames: 4, size: 33, widthMultiplier: 0.5, dim: 16, gsfBlocks: 2, spatialPooling: 'max' } },
+  { name: 'motion-weighted pooling', cfg: { frames: 4, size: 33, widthMultiplier: 0.5, dim: 16, gsfBlocks: 2, temporalDifference: true, spatialPooling: 'motion' } },
 ];
 
 for (const backend of ['wasm', 'cpu'] as const) {

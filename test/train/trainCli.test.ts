@@ -56,6 +56,9 @@ test('bad --data: a folder without annotations.json is a clear error and exit co
   const zeroWorkers = await cli(['train', '--data', data, '--out', join(dir, 'never'), '--workers', '0']);
   assert.equal(zeroWorkers.code, 2);
   assert.match(zeroWorkers.stderr, /--workers must be a positive integer/);
+  const pooling = await cli(['train', '--data', data, '--out', join(dir, 'never'), '--spatial-pooling', 'median']);
+  assert.equal(pooling.code, 2);
+  assert.match(pooling.stderr, /--spatial-pooling must be mean, max or motion/);
 });
 
 test('the split is by video, disjoint, deterministic for a seed', async () => {
@@ -105,18 +108,29 @@ test('clipwise train --quick runs end to end and writes a loadable, trained mode
 test('--resume continues stage 1 from the last checkpoint instead of starting over', async () => {
   const out = join(dir, 'resume');
   // Epoch 1 on this thread, epoch 2 on two workers: a one-thread checkpoint resumes data-parallel.
-  const first = await cli(['train', '--data', data, '--out', out, '--quick', '--epochs', '1', '--workers', '1']);
+  // Motion-weighted pooling on the way: its layer must reach the workers, the checkpoint and the served model.
+  const first = await cli(['train', '--data', data, '--out', out, '--quick', '--epochs', '1', '--workers', '1', '--spatial-pooling', 'motion']);
   assert.equal(first.code, 0, first.stderr.slice(-2000));
   const before = summaryOf(out);
   assert.equal(before.stage1.epochs.length, 1);
   // The resumed epoch runs data-parallel: the replicas start from the checkpoint's weights and
   // Adam state, and the main thread's model is synced back before validation and the heads.
-  const second = await cli(['train', '--data', data, '--out', out, '--quick', '--epochs', '2', '--resume', '--workers', '2']);
+  const second = await cli(['train', '--data', data, '--out', out, '--quick', '--epochs', '2', '--resume', '--workers', '2', '--spatial-pooling', 'motion']);
   assert.equal(second.code, 0, second.stderr.slice(-2000));
   assert.match(second.stderr, /resumed stage 1 after epoch 1/);
   assert.match(readFileSync(join(out, 'MODEL_CARD.md'), 'utf8'), /data-parallel over 2 worker threads/);
   const after = summaryOf(out);
   assert.equal(after.stage1.epochs.length, 2);
+  const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { backbone: { spatialPooling: string } };
+  assert.equal(manifest.backbone.spatialPooling, 'motion');
+  // The stream's embedder serves it (the compiled pass with motion weights).
+  const embedder = await createEmbedder(out);
+  const { frames, size } = embedder.manifest.clip;
+  const moving = Uint8Array.from({ length: frames * size * size * 3 }, (_, i) => (i * 7) & 255);
+  const feature = await embedder.embed([moving], { frames, height: size, width: size });
+  embedder.dispose();
+  assert.equal(feature.length, embedder.dim);
+  assert.ok(feature.every(Number.isFinite));
   // Epoch 1 was not redone: its record is the checkpoint's, byte for byte.
   assert.deepEqual(after.stage1.epochs[0], before.stage1.epochs[0]);
   // A resume with another seed is refused rather than silently mixed.

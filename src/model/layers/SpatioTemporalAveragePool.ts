@@ -18,7 +18,7 @@ import { ConfigError, ShapeError } from '../../errors.ts';
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 
 /** How each frame's H×W positions are pooled before the average over the clip's T frames. */
-export type SpatialPooling = 'mean' | 'max';
+export type SpatialPooling = 'mean' | 'max' | 'motion';
 
 /** Constructor arguments of {@link SpatioTemporalAveragePool}. */
 export interface SpatioTemporalAveragePoolArgs extends LayerArgs {
@@ -27,7 +27,9 @@ export interface SpatioTemporalAveragePoolArgs extends LayerArgs {
   /**
    * `mean` (default, GCF-Net §3.1.1): the mean over T·H·W. `max`: each frame's maximum over
    * H·W, then the mean over T — for actors that cover ~1% of the frame, whose features an
-   * average dilutes ~100× into the scene's (see the model card's measurement).
+   * average dilutes ~100× into the scene's (see the model card's measurement). `motion`: the
+   * sum over T·H·W weighted by a second input, {@link MotionWeights}' per-clip weights
+   * `[N*T, H, W, 1]` (the layer is then applied to `[features, weights]`).
    */
   readonly spatial?: SpatialPooling;
 }
@@ -39,9 +41,19 @@ export interface SpatioTemporalAveragePoolArgs extends LayerArgs {
  * @param numFrames T. @param spatial see {@link SpatioTemporalAveragePoolArgs.spatial}.
  * @returns `[N, D]` (in the caller's tidy).
  */
-export function poolClipFeatures(x: tf.Tensor4D, numFrames: number, spatial: SpatialPooling): tf.Tensor2D {
+export function poolClipFeatures(x: tf.Tensor4D, numFrames: number, spatial: SpatialPooling, weights?: tf.Tensor4D): tf.Tensor2D {
   const [nt, h, w, d] = x.shape;
   const n = nt / numFrames;
+  if (spatial === 'motion') {
+    if (weights === undefined || weights.shape[0] !== nt || weights.shape[1] !== h || weights.shape[2] !== w || weights.shape[3] !== 1) {
+      throw new ShapeError(`SpatioTemporalAveragePool: motion pooling needs weights [${nt}, ${h}, ${w}, 1], got ${weights ? `[${weights.shape.join(', ')}]` : 'none'}`, {
+        expected: [nt, h, w, 1],
+        actual: weights?.shape ?? [],
+      });
+    }
+    // [n, 1, T·H·W] · [n, T·H·W, D]: one batched matMul instead of a multiply and a reduction.
+    return tf.reshape(tf.matMul(tf.reshape(weights, [n, 1, numFrames * h * w]), tf.reshape(x, [n, numFrames * h * w, d])), [n, d]) as tf.Tensor2D;
+  }
   // 3-D views keep the reductions on tfjs-wasm's fast path.
   if (spatial === 'max') return tf.mean(tf.reshape(tf.max(tf.reshape(x, [nt, h * w, d]), 1), [n, numFrames, d]), 1) as tf.Tensor2D;
   return tf.mean(tf.reshape(x, [n, numFrames * h * w, d]), 1) as tf.Tensor2D;
@@ -68,8 +80,8 @@ export class SpatioTemporalAveragePool extends tfl.layers.Layer {
     }
     this.numFrames = args.numFrames;
     const spatial = args.spatial ?? 'mean';
-    if (spatial !== 'mean' && spatial !== 'max') {
-      const message = `SpatioTemporalAveragePool: spatial must be 'mean' or 'max', got ${JSON.stringify(spatial)}`;
+    if (spatial !== 'mean' && spatial !== 'max' && spatial !== 'motion') {
+      const message = `SpatioTemporalAveragePool: spatial must be 'mean', 'max' or 'motion', got ${JSON.stringify(spatial)}`;
       throw new ConfigError(message, [{ path: 'spatial', message }]);
     }
     this.spatial = spatial;
@@ -101,7 +113,8 @@ export class SpatioTemporalAveragePool extends tfl.layers.Layer {
           { expected: [null, h, w, d], actual: x.shape },
         );
       }
-      return poolClipFeatures(x as tf.Tensor4D, this.numFrames, this.spatial);
+      const weights = Array.isArray(inputs) ? (inputs[1] as tf.Tensor4D | undefined) : undefined;
+      return poolClipFeatures(x as tf.Tensor4D, this.numFrames, this.spatial, weights);
     });
   }
 
