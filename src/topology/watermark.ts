@@ -3,9 +3,9 @@
  * offset of the oldest frame still needed by open state, so a consumer that takes the
  * partition over after a crash or rebalance replays from there and re-emits identical events.
  *
- * What "needed" means: to rebuild the newest window of a camera exactly, the frames from its
- * oldest clip on; to rebuild an open event exactly, every window that saw it, i.e. from
- * C−1 clips before its first clip. Both are clip starts, and clips are aligned to seq mod S,
+ * What "needed" means: to rebuild an open event exactly, every window that saw it, i.e. from
+ * C−1 clips before its first clip; and since the next window may open an event at the newest
+ * window's oldest clip before this process can close it, C−1 clips before that clip too. Both are clip starts, and clips are aligned to seq mod S,
  * so replaying from any of them rebuilds the same clips. Windows are not loop-padded in this
  * mode (minClips = C), so the first window after a replay is one the earlier run also had.
  *
@@ -70,15 +70,17 @@ export function createWatermarkTracker(opts: WatermarkOptions): WatermarkTracker
 
   const lowSeqOf = (c: CameraMarks): number => {
     if (c.windowOldest === undefined) return c.firstSeq;
-    let needed = c.windowOldest;
+    // The next window may open an event at the newest window's oldest clip, after a commit and
+    // before this process closes it; if the partition is revoked in between, the new owner must
+    // rebuild that event whole, i.e. from C−1 clips before it (committing the window's oldest
+    // clip itself made the new owner suppress it as cut short: one event lost in a Kafka e2e run).
+    let needed = c.windowOldest - back;
     for (const s of c.openStarts.values()) needed = Math.min(needed, s - back);
     return Math.max(c.firstSeq, needed);
   };
 
   const prune = (c: CameraMarks): void => {
-    // An event the newest window is about to open may start at that window's oldest clip and
-    // then needs C−1 clips before it: keep that much below the current low watermark.
-    const low = lowSeqOf(c) - back;
+    const low = lowSeqOf(c);
     // Keep the last entry at or below the low seq: its offset is where a replay must start.
     let keepFrom = 0;
     for (let i = 0; i < c.offsets.length; i++) if ((c.offsets[i] as { seq: number }).seq <= low) keepFrom = i;

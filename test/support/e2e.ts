@@ -165,9 +165,10 @@ export async function groupOffsets(scene: FramesScene, group: string): Promise<{
 }
 
 /**
- * After a graceful stop every event is closed, so the low watermark of a camera is the first
- * frame of the oldest clip of its last window, and a partition commits the smallest of its
- * cameras' (T = S = 4 frames per clip and stride, C = 5 clips per window, as the test model).
+ * After a graceful stop every event is closed, so the low watermark of a camera is C−1 clips
+ * before the oldest clip of its last window (an event the next window opened could start
+ * there), and a partition commits the smallest of its cameras' (T = S = 4 frames per clip and
+ * stride, C = 5 clips per window, as the test model).
  *
  * @returns partition → the offset the final commit must be
  */
@@ -181,7 +182,7 @@ export function expectedFinalCommits(scene: FramesScene): Map<number, number> {
     for (const camera of cams) {
       const seqs = scene.offsetOf.get(camera) ?? new Map<number, number>();
       const lastStart = Math.floor((seqs.size - T) / S) * S;
-      low = Math.min(low, seqs.get(lastStart - (C - 1) * S) ?? NaN);
+      low = Math.min(low, seqs.get(Math.max(0, lastStart - 2 * (C - 1) * S)) ?? NaN);
     }
     out.set(partition, low);
   }

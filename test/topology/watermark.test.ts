@@ -26,23 +26,27 @@ const win = (cam: string, oldest: number): Window => ({
 const ev = (cam: string, id: string, startClip: number, status: 'open' | 'closed'): ActionEvent =>
   ({ cameraId: cam, id, startClip, status }) as unknown as ActionEvent;
 
-test('the low watermark is the newest window’s oldest clip, or C−1 clips before an open event’s first clip', () => {
+test('the low watermark is C−1 clips before the newest window’s oldest clip or an open event’s first clip', () => {
   const wm = createWatermarkTracker({ stride: S, windowClips: C });
   // Camera a on partition 0: offsets = 100 + seq.
   for (let seq = 0; seq < 60; seq++) wm.frame(frame('a', seq, 0, 100 + seq));
   assert.deepEqual(wm.lowWatermarks(), [{ topic: 'frames', partition: 0, offset: 100 }], 'no window yet: from the first frame');
   wm.window(win('a', 16));
-  assert.equal(wm.lowSeq('a'), 16);
-  // An event opened by the window whose oldest clip is 16, starting at clip 24.
+  assert.equal(wm.lowSeq('a'), 16 - (C - 1) * S);
   wm.window(win('a', 20));
+  // Committed now, before the next window opens an event at clip 20 or later: a new owner
+  // replaying from here must not suppress that event as cut short (it was never emitted).
+  const replayFrom = wm.lowSeq('a') as number;
+  for (const start of [20, 24]) assert.equal(replayFrom + (C - 1) * S <= start, true, `an event at ${start} would be suppressed after a replay from ${replayFrom}`);
+  // An event opened by the window whose oldest clip is 20, starting at clip 24.
   wm.event(ev('a', 'e1', 24, 'open'));
-  assert.equal(wm.lowSeq('a'), 24 - (C - 1) * S);
+  assert.equal(wm.lowSeq('a'), 20 - (C - 1) * S, 'the newest window still reaches further back');
   wm.window(win('a', 40));
   assert.equal(wm.lowSeq('a'), 16, 'the open event holds the watermark back');
   assert.deepEqual(wm.lowWatermarks(), [{ topic: 'frames', partition: 0, offset: 116 }]);
   wm.event(ev('a', 'e1', 24, 'closed'));
-  assert.equal(wm.lowSeq('a'), 40);
-  assert.deepEqual(wm.lowWatermarks(), [{ topic: 'frames', partition: 0, offset: 140 }]);
+  assert.equal(wm.lowSeq('a'), 40 - (C - 1) * S);
+  assert.deepEqual(wm.lowWatermarks(), [{ topic: 'frames', partition: 0, offset: 132 }]);
   // Entries below the watermark are pruned: memory is bounded by the replay horizon.
   assert.ok(wm.size() <= (60 - 40 + (C - 1) * S) / S + 1, `size ${wm.size()}`);
 });
@@ -59,13 +63,13 @@ test('cameras sharing a partition commit at their minimum; revoked cameras are f
   wm.window(win('b', 40));
   wm.window(win('c', 72));
   const marks = wm.lowWatermarks().sort((x, y) => x.partition - y.partition);
-  // b needs seq 40 (offset 2·40+1 = 81), a needs 60 (offset 120): the partition commits 81.
+  // b needs seq 40 − 8 = 32 (offset 2·32+1 = 65), a 60 − 8 = 52 (offset 104): the partition commits 65.
   assert.deepEqual(marks, [
-    { topic: 'frames', partition: 0, offset: 81 },
-    { topic: 'frames', partition: 1, offset: 1072 },
+    { topic: 'frames', partition: 0, offset: 65 },
+    { topic: 'frames', partition: 1, offset: 1064 },
   ]);
   wm.forget(['b']);
-  assert.deepEqual(wm.lowWatermarks().find((m) => m.partition === 0), { topic: 'frames', partition: 0, offset: 120 });
+  assert.deepEqual(wm.lowWatermarks().find((m) => m.partition === 0), { topic: 'frames', partition: 0, offset: 104 });
 });
 
 test('after a replay, events that start within C−1 clips of the first replayed frame are suppressed', () => {
