@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { numberFlag, parseFlags } from './args.ts';
-import type { SpatialPooling } from '../model/layers/SpatioTemporalAveragePool.ts';
+import { isSpatialPooling, type SpatialPooling } from '../model/layers/SpatioTemporalAveragePool.ts';
 
 const USAGE = `clipwise train --data DIR --out MODEL_DIR [options]
 
@@ -17,13 +17,13 @@ validation videos, and writes a model folder with manifest.json, MODEL_CARD.md a
   --data DIR              data set directory (required)
   --out MODEL_DIR         model folder to write (required); checkpoints go to MODEL_DIR/checkpoints
   --resume                continue from MODEL_DIR/checkpoints (same --data, --seed and sizes)
-  --epochs N              stage-1 epochs (16)
+  --epochs N              stage-1 epochs (27)
   --steps-per-epoch N     stage-1 steps per epoch (160)
   --batch N               stage-1 clips per step (4)
   --lr X                  stage-1 peak learning rate (0.002)
   --workers N             stage-1 worker threads: N ≥ 2 trains N model replicas on shares of each
                           batch (data-parallel, 1.6x the clips per second on 2 cores); 1 = this thread (2)
-  --width-multiplier A    backbone channel width multiplier (1)
+  --width-multiplier A    backbone channel width multiplier (0.5)
   --gsf-blocks N          last backbone blocks with a Gate-Shift-Fuse module (2; 9 = all)
   --temporal-difference on|off  feed the stem each frame's difference to the previous one as well (on)
   --spatial-pooling P     descriptor pooling: mean (GCF-Net), max (per frame) or motion (mean
@@ -43,7 +43,7 @@ function onOffFlag(v: string, name: string): boolean {
 }
 
 function spatialPoolingFlag(v: string): SpatialPooling {
-  if (v === 'mean' || v === 'max' || v === 'motion') return v;
+  if (isSpatialPooling(v)) return v;
   throw new ConfigError(`--spatial-pooling must be mean, max or motion, got ${v}`, [{ path: '--spatial-pooling', message: 'not mean, max or motion' }]);
 }
 

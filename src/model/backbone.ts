@@ -30,7 +30,7 @@ import { FoldClipFrames } from './layers/FoldClipFrames.ts';
 import { FusedBatchNormalization } from './layers/FusedBatchNormalization.ts';
 import { GateShiftFuse, gsfChannels } from './layers/GateShiftFuse.ts';
 import { MotionWeights } from './layers/MotionWeights.ts';
-import { SpatioTemporalAveragePool, type SpatialPooling } from './layers/SpatioTemporalAveragePool.ts';
+import { isSpatialPooling, SpatioTemporalAveragePool, type SpatialPooling } from './layers/SpatioTemporalAveragePool.ts';
 import { TemporalDifference } from './layers/TemporalDifference.ts';
 
 /** Options of {@link createBackbone}; every field has a default. */
@@ -156,7 +156,7 @@ export function resolveBackboneConfig(config: BackboneConfig = {}): ResolvedBack
   }
   if (!(c.channelRatio > 0 && c.channelRatio <= 1)) issues.push({ path: 'channelRatio', message: 'must be in (0, 1]' });
   if (typeof c.temporalDifference !== 'boolean') issues.push({ path: 'temporalDifference', message: 'must be true or false' });
-  if (c.spatialPooling !== 'mean' && c.spatialPooling !== 'max' && c.spatialPooling !== 'motion') {
+  if (!isSpatialPooling(c.spatialPooling)) {
     issues.push({ path: 'spatialPooling', message: "must be 'mean', 'max' or 'motion'" });
   }
   if (issues.length > 0) {

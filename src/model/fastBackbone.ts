@@ -30,7 +30,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { ShapeError } from '../errors.ts';
 import { backboneLayout, type BackboneConfig, type InvertedResidualSpec } from './backbone.ts';
-import { MotionWeights, motionWeights } from './layers/MotionWeights.ts';
+import { MotionWeights, motionWeightsOfDifferences } from './layers/MotionWeights.ts';
 import { frameDifferences } from './layers/TemporalDifference.ts';
 import { poolClipFeatures, SpatioTemporalAveragePool } from './layers/SpatioTemporalAveragePool.ts';
 
@@ -377,9 +377,10 @@ export function compileInferenceBackbone(model: tfl.LayersModel, config: Backbon
         return tf.tidy(() => {
           let h = tf.reshape(clips, [N * T, size, size, 3]) as tf.Tensor4D;
           h = tf.sub(tf.mul(h, 1 / 127.5), 1);
-          const weights = motion ? motionWeights(h, T, motion.cellSize, motion.floor) : undefined;
-          if (stemDiff) {
-            const d = frameDifferences(h, T);
+          // One set of frame differences serves the stem and the motion weights.
+          const d = stemDiff || motion ? frameDifferences(h, T) : undefined;
+          const weights = motion && d ? motionWeightsOfDifferences(d, T, motion.cellSize, motion.floor) : undefined;
+          if (stemDiff && d) {
             h = tf.clipByValue(tf.add(conv(h, stem, 'linear', 2), tf.conv2d(d, stemDiff, 2, 'same')) as tf.Tensor4D, 0, 6);
           } else {
             h = conv(h, stem, 'relu6', 2);

@@ -5,8 +5,9 @@
  *
  * What "needed" means: to rebuild an open event exactly, every window that saw it, i.e. from
  * C−1 clips before its first clip; and since the next window may open an event at the newest
- * window's oldest clip before this process can close it, C−1 clips before that clip too. Both are clip starts, and clips are aligned to seq mod S,
- * so replaying from any of them rebuilds the same clips. Windows are not loop-padded in this
+ * window's oldest clip before this process can close it, C−1 clips before that clip too. Both
+ * are clip starts, and clips are aligned to seq mod S, so replaying from any of them rebuilds
+ * the same clips. Windows are not loop-padded in this
  * mode (minClips = C), so the first window after a replay is one the earlier run also had.
  *
  * A partition holds several cameras and is committed at the minimum over them, so some

@@ -102,7 +102,7 @@ export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'data' | 'out'> = {
   // in all 9 blocks trains 1.9× more clips in the same time but gave lower validation window
   // top-1 (D-Clips 31.0% against 36.6%) and costs 2× the inference time.
   // α = 0.5 since 1.4.0: a stage-1 step of 4 clips takes ~0.42 s instead of ~0.73 s (2 workers,
-  // .cache/exp-style interleaved timing in the model card), so 27 epochs fit in less time than
+  // interleaved timing in the model card), so 27 epochs fit in less time than
   // α = 1's 16; chosen on a 60-video selection set (seed 3): GCF top-1 65.5% vs 48.1%, mAP@0.5
   // 0.320 vs 0.219, 0.76 vs 4.57 false alarms/h (model card 1.4.0).
   backbone: { temporalDifference: true, widthMultiplier: 0.5 },

@@ -46,11 +46,21 @@ export interface MotionWeightsArgs extends LayerArgs {
  * @returns `[N*T, ⌈H/cellSize⌉, ⌈W/cellSize⌉, 1]`, each clip's summing to 1 (in the caller's tidy).
  */
 export function motionWeights(x: tf.Tensor4D, numFrames: number, cellSize: number, floor = MOTION_WEIGHT_FLOOR): tf.Tensor4D {
-  const [nt, , , c] = x.shape;
+  // frameDifferences checks that N*T is a multiple of T.
+  return tf.tidy(() => motionWeightsOfDifferences(frameDifferences(x, numFrames), numFrames, cellSize, floor));
+}
+
+/**
+ * {@link motionWeights} from frame differences already made ({@link frameDifferences} of the
+ * folded frames): the compiled pass computes them once for the stem and for these weights.
+ *
+ * @param d frame differences `[N*T, H, W, C]`. Other parameters and result as {@link motionWeights}.
+ */
+export function motionWeightsOfDifferences(d: tf.Tensor4D, numFrames: number, cellSize: number, floor = MOTION_WEIGHT_FLOOR): tf.Tensor4D {
+  const [nt, , , c] = d.shape;
   const T = numFrames;
   return tf.tidy(() => {
-    // frameDifferences checks that N*T is a multiple of T.
-    const cells = tf.avgPool(tf.abs(frameDifferences(x, T)), cellSize, cellSize, 'same');
+    const cells = tf.avgPool(tf.abs(d), cellSize, cellSize, 'same');
     const [, h, w] = cells.shape;
     const n = nt / T;
     // Channel mean as a 1×1 convolution: a last-axis reduction is slow on tfjs-wasm.

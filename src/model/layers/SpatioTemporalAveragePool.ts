@@ -17,8 +17,16 @@ import { ConfigError, ShapeError } from '../../errors.ts';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 
+/** The pooling modes, in one place for the layer, the backbone config and the CLI to check against. */
+export const SPATIAL_POOLINGS = ['mean', 'max', 'motion'] as const;
+
 /** How each frame's H×W positions are pooled before the average over the clip's T frames. */
-export type SpatialPooling = 'mean' | 'max' | 'motion';
+export type SpatialPooling = (typeof SPATIAL_POOLINGS)[number];
+
+/** True for a valid {@link SpatialPooling}. */
+export function isSpatialPooling(v: unknown): v is SpatialPooling {
+  return (SPATIAL_POOLINGS as readonly unknown[]).includes(v);
+}
 
 /** Constructor arguments of {@link SpatioTemporalAveragePool}. */
 export interface SpatioTemporalAveragePoolArgs extends LayerArgs {
@@ -80,7 +88,7 @@ export class SpatioTemporalAveragePool extends tfl.layers.Layer {
     }
     this.numFrames = args.numFrames;
     const spatial = args.spatial ?? 'mean';
-    if (spatial !== 'mean' && spatial !== 'max' && spatial !== 'motion') {
+    if (!isSpatialPooling(spatial)) {
       const message = `SpatioTemporalAveragePool: spatial must be 'mean', 'max' or 'motion', got ${JSON.stringify(spatial)}`;
       throw new ConfigError(message, [{ path: 'spatial', message }]);
     }
