@@ -18,7 +18,8 @@ import { z } from 'zod';
 import { ModelLoadError } from '../errors.ts';
 import { createBackbone, embedClips, foldBatchNorm, preprocessClips, resolveBackboneConfig, type BackboneConfig } from './backbone.ts';
 import { compileInferenceBackbone } from './fastBackbone.ts';
-import { createHead, HEAD_KINDS, predictWindows, type HeadConfig, type HeadKind } from './heads.ts';
+import { compileHead } from './compiledHead.ts';
+import { createHead, HEAD_KINDS, headWindowShape, predictCheckedWindows, validateWindowArrays, type HeadConfig, type HeadKind } from './heads.ts';
 import { loadLayersModel, saveLayersModel } from './io.ts';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -261,13 +262,22 @@ export interface WindowHead {
   dispose(): void;
 }
 
-/** Load one head of a model folder for the stream. */
+/**
+ * Load one head of a model folder for the stream: compiled (`compileHead`) when its kind
+ * allows, the layers model otherwise. Windows are checked in JavaScript before upload.
+ */
 export async function createWindowHead(dir: string, kind?: HeadKind): Promise<WindowHead> {
   const manifest = await loadManifest(dir);
   const k = kind ?? manifest.defaultHead;
   const model = await loadHead(dir, manifest, k);
   const clips = manifest.window.clips;
   const dim = resolveBackboneConfig(manifestBackboneConfig(manifest)).dim;
+  const shape = headWindowShape(model);
+  if (shape.clips !== clips || shape.inputDim !== dim) {
+    model.dispose();
+    throw new ModelLoadError(`the '${k}' head in ${dir} takes [${shape.clips}, ${shape.inputDim}] windows; the manifest says [${clips}, ${dim}]`, dir);
+  }
+  const compiled = compileHead(model, k);
   return {
     kind: k,
     manifest,
@@ -275,11 +285,12 @@ export async function createWindowHead(dir: string, kind?: HeadKind): Promise<Wi
     dim,
     async run(windows) {
       if (windows.length === 0) return [];
+      validateWindowArrays(windows, shape);
       const flat = new Float32Array(windows.length * clips * dim);
       windows.forEach((w, i) => flat.set(w, i * clips * dim));
       const x = tf.tensor3d(flat, [windows.length, clips, dim]);
       try {
-        const { probs, weights } = predictWindows(model, x);
+        const { probs, weights } = compiled ? compiled.apply(x) : predictCheckedWindows(model, x);
         try {
           const [p, a] = await Promise.all([probs.data(), weights.data()]);
           const K = probs.shape[1];
@@ -296,6 +307,7 @@ export async function createWindowHead(dir: string, kind?: HeadKind): Promise<Wi
       }
     },
     dispose() {
+      compiled?.dispose();
       model.dispose();
     },
   };

@@ -321,10 +321,47 @@ export function validateWindows(x: tf.Tensor, expected: WindowShape): void {
   perWindow.forEach((value, i) => {
     if (!Number.isFinite(value)) bad.push(i);
   });
-  if (bad.length > 0) {
-    const shown = bad.slice(0, 10).join(', ') + (bad.length > 10 ? ', …' : '');
-    throw new NonFiniteInputError(`windows hold NaN or Infinity: batch index ${shown} (${bad.length} of ${n})`);
-  }
+  throwIfNonFinite(bad, n);
+}
+
+/**
+ * {@link validateWindows} for windows still in JavaScript, each a row-major `[C, d]`
+ * Float32Array: the same errors, checked before anything is uploaded.
+ *
+ * Why: the serving path has the values in hand, and a loop over C·d floats costs microseconds
+ * where the tensor check costs an extra kernel and a synchronous download per call.
+ *
+ * @example
+ * validateWindowArrays([w0, w1], { clips: 10, inputDim: 256 });
+ * @param windows the batch.
+ * @param expected C and d.
+ * @throws ShapeError on an empty batch or a window whose length is not C·d.
+ * @throws NonFiniteInputError naming the windows that hold NaN or ±Infinity.
+ */
+export function validateWindowArrays(windows: readonly Float32Array[], expected: WindowShape): void {
+  const len = expected.clips * expected.inputDim;
+  const want = [null, expected.clips, expected.inputDim];
+  if (windows.length < 1) throw new ShapeError('empty batch of windows', { expected: want, actual: [0] });
+  const bad: number[] = [];
+  windows.forEach((w, i) => {
+    if (w.length !== len) {
+      throw new ShapeError(
+        `window ${i} has ${w.length} values, expected clips × features = ${expected.clips} × ${expected.inputDim} = ${len}`,
+        { expected: want, actual: [w.length] },
+      );
+    }
+    // x − x is 0 for every finite x and NaN for NaN and ±Infinity: one branch per value.
+    let probe = 0;
+    for (let j = 0; j < len; j++) probe += (w[j] as number) - (w[j] as number);
+    if (probe !== 0) bad.push(i);
+  });
+  throwIfNonFinite(bad, windows.length);
+}
+
+function throwIfNonFinite(bad: readonly number[], n: number): void {
+  if (bad.length === 0) return;
+  const shown = bad.slice(0, 10).join(', ') + (bad.length > 10 ? ', …' : '');
+  throw new NonFiniteInputError(`windows hold NaN or Infinity: batch index ${shown} (${bad.length} of ${n})`);
 }
 
 /** The two outputs of a head, as tensors the caller must dispose. */
@@ -348,6 +385,17 @@ export interface HeadPrediction {
  */
 export function predictWindows(model: tfl.LayersModel, x: tf.Tensor): HeadPrediction {
   validateWindows(x, headWindowShape(model));
+  return predictCheckedWindows(model, x);
+}
+
+/**
+ * {@link predictWindows} for windows already checked (see {@link validateWindowArrays}).
+ *
+ * @param model a head.
+ * @param x windows [N, C, d] whose shape and values were validated.
+ * @returns probabilities and clip weights; the caller owns and disposes them.
+ */
+export function predictCheckedWindows(model: tfl.LayersModel, x: tf.Tensor): HeadPrediction {
   const out = tf.tidy(() => {
     const input = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
     const result = model.predict(input);
