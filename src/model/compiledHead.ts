@@ -9,8 +9,8 @@
  * Here the three projections are one matMul against the concatenated kernels (the softmax
  * scale 1/√D folded into the query kernel), biases and activations ride fused matMuls,
  * dropout (an identity at inference) is skipped, and the gated pooling's `x + x·w` is one
- * multiply by `1 + w`. Same math, summed in the same order per output: results agree with `predict` to
- * float32 rounding (tested).
+ * multiply by `1 + w`. Same math, rounded in a slightly different order (the folded scale,
+ * `1 + w`): results agree with `predict` to float32 rounding (tested).
  *
  * Applies to the heads that serve events — `gcf`, `attentionOnly`, `fusionOnly` — when built
  * by `createHead` (its layer names and classes); anything else gets `undefined` and callers
@@ -29,8 +29,6 @@ import { InterClipFusion } from './layers/InterClipFusion.ts';
 
 /** A compiled head: windows `[N, C, d]` → class probabilities `[N, K]` and clip weights `[N, C]`. */
 export interface CompiledHead {
-  readonly clips: number;
-  readonly inputDim: number;
   /** The caller disposes both outputs; `x` must already be checked (see `validateWindows`). */
   apply(x: tf.Tensor3D): HeadPrediction;
   dispose(): void;
@@ -53,10 +51,6 @@ interface Fusion {
  */
 export function compileHead(model: tfl.LayersModel, kind: HeadKind): CompiledHead | undefined {
   if (kind !== 'gcf' && kind !== 'attentionOnly' && kind !== 'fusionOnly') return undefined;
-  const shape = model.inputs[0]?.shape;
-  const clips = shape?.[1];
-  const inputDim = shape?.[2];
-  if (shape?.length !== 3 || clips == null || inputDim == null) return undefined;
   const layer = (name: string): tfl.layers.Layer | undefined => model.layers.find((l) => l.name === name);
 
   const fusionLayers: InterClipFusion[] = [];
@@ -97,7 +91,6 @@ export function compileHead(model: tfl.LayersModel, kind: HeadKind): CompiledHea
       ? (gate.getWeights().map((w) => keep(tf.clone(w))) as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Tensor1D])
       : undefined;
   const [kernel, bias] = classifierWeights.map((w) => keep(tf.clone(w))) as [tf.Tensor2D, tf.Tensor1D];
-  const uniform = keep(tf.fill([1, clips], 1 / clips)) as tf.Tensor2D;
 
   const fuse = (x: tf.Tensor3D, f: Fusion): tf.Tensor3D => {
     const [n, c, d] = x.shape;
@@ -110,8 +103,6 @@ export function compileHead(model: tfl.LayersModel, kind: HeadKind): CompiledHea
   };
 
   return {
-    clips,
-    inputDim,
     apply(x) {
       return tf.tidy(() => {
         let b = x;
@@ -125,8 +116,9 @@ export function compileHead(model: tfl.LayersModel, kind: HeadKind): CompiledHea
           // eqs. 5–7: mean over clips of x + x·w = x·(1 + w).
           pooled = tf.mean(tf.mul(b, tf.expandDims(tf.add(weights, 1), -1)), 1) as tf.Tensor2D;
         } else {
+          const [n, c] = x.shape;
           pooled = tf.mean(b, 1) as tf.Tensor2D;
-          weights = tf.tile(uniform, [x.shape[0], 1]);
+          weights = tf.fill([n, c], 1 / c);
         }
         const probs = tf.softmax(tf.fused.matMul({ a: pooled, b: kernel, bias })) as tf.Tensor2D;
         return { probs, weights };
