@@ -54,6 +54,12 @@ export interface BenchOptions {
   /** Camera content: moving shapes (default) or the action benchmark's scenes (costlier to render, with actions). */
   readonly source?: 'synthetic' | 'scene';
   readonly workers?: number | 'auto';
+  /**
+   * `runtime.callsPerWorker` values to compare: each camera count runs once per value, in this
+   * order, side by side. Default: the config default only. The report's headline (real-time
+   * cameras, reference run) is the first value's.
+   */
+  readonly callsPerWorker?: readonly number[];
   /** Analysis rate (fps). Default: the config default (5). */
   readonly fps?: number;
   /** Start every camera at the same instant (worst case: all clips complete together). Default: spread over one clip span. */
@@ -78,6 +84,8 @@ export interface Latency {
 /** One camera count's measurements. */
 export interface BenchRun {
   readonly cameras: number;
+  /** Inference calls in flight per worker (`runtime.callsPerWorker`) in this run. */
+  readonly callsPerWorker: number;
   readonly seconds: number;
   /** Seconds before measuring: the minimum warm-up, longer while the governor was still changing rates. */
   readonly warmupSeconds: number;
@@ -133,8 +141,10 @@ export interface BenchReport {
   /** The head alone on the main thread's backend: ms per window, one window per call (best of 20). */
   readonly headMsPerWindow: number;
   readonly overheadShare: number;
-  /** Largest camera count that stayed real time (0: none did). */
+  /** Largest camera count that stayed real time (0: none did), with the first `callsPerWorker` value. */
   readonly realtimeCameras: number;
+  /** The same per `callsPerWorker` value compared (one entry when not comparing). */
+  readonly realtimeCamerasByCalls: readonly { readonly callsPerWorker: number; readonly realtimeCameras: number }[];
   /** Cameras the machine's cores could serve at the reference run's CPU cost per clip (an upper bound; ignores latency). */
   readonly cpuBoundCameras: number;
   /** The run the top-level shares come from: the real-time run with the most cameras, else the first. */
@@ -256,11 +266,13 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
 
   const runs: BenchRun[] = [];
   let workers = 0;
+  const calls = opts.callsPerWorker !== undefined && opts.callsPerWorker.length > 0 ? [...opts.callsPerWorker] : [base.runtime.callsPerWorker];
   const dir = await mkdtemp(join(tmpdir(), 'clipwise-bench-'));
   try {
-    for (const n of opts.cameras) {
+    // Each camera count once per compared value, back to back: the pairs see the same machine state.
+    for (const [n, callsPerWorker] of opts.cameras.flatMap((c) => calls.map((k) => [c, k] as const))) {
       const config = parseConfig({
-        runtime: { backend: runtime.backend, ...(opts.workers !== undefined ? { workers: opts.workers } : {}) },
+        runtime: { backend: runtime.backend, callsPerWorker, ...(opts.workers !== undefined ? { workers: opts.workers } : {}) },
         model: { path: model.dir },
         pipeline: { fps },
         sources: Array.from({ length: n }, (_, i) =>
@@ -326,10 +338,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
         app.stop();
       }
       const { events } = await app.done;
-      const run = summarise({ n, a, z, totals, fps, T, spanMs, mflopsPerClip, frameGenMs: frameCost.generate, headMsPerWindow, minFps, ratesAtEnd, maxRss, series, events, warmupMs: warmedAt });
+      const run = summarise({ n, callsPerWorker, a, z, totals, fps, T, spanMs, mflopsPerClip, frameGenMs: frameCost.generate, headMsPerWindow, minFps, ratesAtEnd, maxRss, series, events, warmupMs: warmedAt });
       runs.push(run);
       log(
-        `${n} camera(s): ${run.clipsPerSec.toFixed(2)} clips/s, window latency p50 ${fmt(run.latencyMs.p50)} p99 ${fmt(run.latencyMs.p99)} ms, ` +
+        `${n} camera(s)${calls.length > 1 ? `, ${callsPerWorker} call(s) per worker` : ''}: ${run.clipsPerSec.toFixed(2)} clips/s, window latency p50 ${fmt(run.latencyMs.p50)} p99 ${fmt(run.latencyMs.p99)} ms, ` +
           `dropped ${run.clipsDropped}, min rate ${run.effectiveFps.min.toFixed(2)} fps, CPU ${(100 * run.cpuUtilisation).toFixed(0)}%, ${run.realtime ? 'real time' : 'NOT real time'}`,
       );
     }
@@ -337,9 +349,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     await rm(dir, { recursive: true, force: true });
   }
 
-  const realtimeRuns = runs.filter((r) => r.realtime);
-  const realtimeCameras = realtimeRuns.reduce((m, r) => Math.max(m, r.cameras), 0);
-  const ref = realtimeRuns.find((r) => r.cameras === realtimeCameras) ?? (runs[0] as BenchRun);
+  const realtimeWith = (k: number): number => runs.filter((r) => r.realtime && r.callsPerWorker === k).reduce((m, r) => Math.max(m, r.cameras), 0);
+  const headline = runs.filter((r) => r.callsPerWorker === calls[0]);
+  const realtimeCameras = realtimeWith(calls[0] as number);
+  const ref = headline.find((r) => r.realtime && r.cameras === realtimeCameras) ?? (runs[0] as BenchRun);
   const fastest = backends.length > 1 ? Math.min(...backends.map((b) => b.msPerClip)) : undefined;
   return {
     bench: 'pipeline',
@@ -357,6 +370,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     headMsPerWindow: round(headMsPerWindow, 4),
     overheadShare: ref.overheadShare,
     realtimeCameras,
+    realtimeCamerasByCalls: calls.map((k) => ({ callsPerWorker: k, realtimeCameras: realtimeWith(k) })),
     cpuBoundCameras: Math.floor((cpus().length * 1000) / Math.max(1e-9, (ref.stageMs['total'] ?? 0) * (fps / stride))),
     referenceCameras: ref.cameras,
     rssMB: { start: runs[0]?.rssMB.start ?? 0, end: runs[runs.length - 1]?.rssMB.end ?? 0 },
@@ -385,6 +399,7 @@ function latency(samples: readonly number[]): Latency {
 
 function summarise(x: {
   n: number;
+  callsPerWorker: number;
   a: Snapshot;
   z: Snapshot;
   totals: ReturnType<ReturnType<typeof createStageProfiler>['read']>;
@@ -447,6 +462,7 @@ function summarise(x: {
     latencyMs.p99 <= 2 * x.spanMs;
   return {
     cameras: x.n,
+    callsPerWorker: x.callsPerWorker,
     seconds: round(seconds, 1),
     warmupSeconds: round(x.warmupMs / 1000, 1),
     clipsPerSec: round(clips / seconds),
@@ -483,8 +499,10 @@ function summarise(x: {
  */
 export function formatBenchTable(r: BenchReport): string {
   const head = ['cams', 'clips/s', 'frames/s', 'win p50', 'win p99', 'evt p50', 'evt p99', 'min fps', 'fps end', 'dropped', 'CPU%', 'ms/clip', 'backbone', 'head', 'ovh%', 'RT'];
+  const compared = new Set(r.runs.map((x) => x.callsPerWorker)).size > 1;
+  const cams = (x: BenchRun): string => (compared ? `${x.cameras} (${x.callsPerWorker}/w)` : String(x.cameras));
   const rows = r.runs.map((x) => [
-    String(x.cameras),
+    cams(x),
     x.clipsPerSec.toFixed(2),
     x.framesPerSec.toFixed(1),
     fmt(x.latencyMs.p50),
@@ -505,7 +523,7 @@ export function formatBenchTable(r: BenchReport): string {
   const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padStart(widths[i] ?? 0)).join(' | ')} |`;
   const stages = Object.keys(r.runs[0]?.stageMs ?? {});
   const stageRows = r.runs.map(
-    (x) => `| ${x.cameras} | ${stages.map((k) => (x.stageMs[k] ?? 0).toFixed(2)).join(' | ')} | ${[x.threadMs.main, x.threadMs.workersInCalls, x.threadMs.other].map((v) => v.toFixed(2)).join(' | ')} |`,
+    (x) => `| ${cams(x)} | ${stages.map((k) => (x.stageMs[k] ?? 0).toFixed(2)).join(' | ')} | ${[x.threadMs.main, x.threadMs.workersInCalls, x.threadMs.other].map((v) => v.toFixed(2)).join(' | ')} |`,
   );
   return [
     `clipwise bench: backend ${r.backend}, ${r.workers} worker(s) on ${r.cores} cores, model ${r.model.generated ? 'generated (untrained)' : r.model.dir} ` +
@@ -521,7 +539,7 @@ export function formatBenchTable(r: BenchReport): string {
     `|${['cams', ...stages, 'm', 'w', 'o'].map(() => '---').join('|')}|`,
     ...stageRows,
     '',
-    `real-time cameras: ${r.realtimeCameras} (measured); CPU-bound estimate ${r.cpuBoundCameras} (cores × 1000 / (CPU ms per clip × clips per camera per second), reference run); reference run: ${r.referenceCameras} camera(s)`,
+    `real-time cameras: ${r.realtimeCameras} (measured${compared ? `; by calls per worker: ${r.realtimeCamerasByCalls.map((c) => `${c.callsPerWorker}/w ${c.realtimeCameras}`).join(', ')}` : ''}); CPU-bound estimate ${r.cpuBoundCameras} (cores × 1000 / (CPU ms per clip × clips per camera per second), reference run); reference run: ${r.referenceCameras} camera(s)`,
     `backbone: ${r.backboneGflops} GFLOP/s per worker core in the pipeline, ${r.backboneGflopsIsolated} alone; matMul ${r.matmulGflops} GFLOP/s (${r.backend}, same run)`,
     `head share of model time: ${(100 * r.headShare).toFixed(2)}%; overhead share of a clip's CPU: ${(100 * r.overheadShare).toFixed(1)}%`,
     `backends (backbone alone, one thread): ${r.backends.map((b) => `${b.backend} ${b.msPerClip.toFixed(1)} ms/clip (${b.gflops.toFixed(2)} GFLOP/s, matMul ${b.matmulGflops.toFixed(1)})`).join('; ')}` +

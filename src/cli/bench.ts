@@ -10,6 +10,7 @@ import { numberFlag, parseFlags } from './args.ts';
 
 const HELP = `usage: clipwise bench --json FILE [--cameras 1,2,4,8,16] [--seconds N] [--backend wasm|cpu|auto]
                       [--model DIR] [--source synthetic|scene] [--workers N|auto] [--fps F]
+                      [--calls-per-worker K[,K…]]
                       [--warmup S] [--aligned] [--no-degrade] [--no-compare] [--no-decode]
 
 Runs N realtime synthetic cameras through the real pipeline (sources, clips, inference
@@ -20,7 +21,9 @@ camera count, and memory. Without --model: models/default, else a generated untr
 the shipped architecture (speed does not depend on weights). --seconds 600 is the 10-minute
 memory check. Cameras start spread over one clip span (out of phase, like real ones);
 --aligned starts them together (every clip completes at once: the worst case). --no-compare skips timing the backbone on the other backend; --no-degrade
-turns off graceful degradation (drop only); --no-decode skips the ffmpeg decode measurement.`;
+turns off graceful degradation (drop only); --no-decode skips the ffmpeg decode measurement.
+--calls-per-worker 1,2 runs every camera count once per value (runtime.callsPerWorker: inference
+calls in flight per worker), side by side.`;
 
 const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 
@@ -42,6 +45,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       model: { type: 'string' },
       source: { type: 'string', default: 'synthetic' },
       workers: { type: 'string' },
+      'calls-per-worker': { type: 'string' },
       fps: { type: 'string' },
       aligned: { type: 'boolean' },
       'no-degrade': { type: 'boolean' },
@@ -72,6 +76,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
     workers = values.workers === 'auto' ? 'auto' : numberFlag(values.workers, 'workers');
     if (workers !== 'auto' && (!Number.isInteger(workers) || workers < 0)) bad('workers', 'must be auto or an integer >= 0');
   }
+  let callsPerWorker: number[] | undefined;
+  if (values['calls-per-worker'] !== undefined) {
+    callsPerWorker = values['calls-per-worker'].split(',').map((c) => Number(c.trim()));
+    if (callsPerWorker.some((c) => !Number.isInteger(c) || c < 1 || c > 4)) bad('calls-per-worker', 'must be a comma-separated list of integers in [1, 4]');
+  }
   const fps = values.fps === undefined ? undefined : numberFlag(values.fps, 'fps');
   const warmup = values.warmup === undefined ? undefined : numberFlag(values.warmup, 'warmup');
 
@@ -82,6 +91,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     source,
     ...(values.model !== undefined ? { modelDir: values.model } : {}),
     ...(workers !== undefined ? { workers } : {}),
+    ...(callsPerWorker !== undefined ? { callsPerWorker } : {}),
     ...(fps !== undefined ? { fps } : {}),
     ...(warmup !== undefined ? { warmupSeconds: warmup } : {}),
     alignCameras: values.aligned === true,

@@ -141,6 +141,11 @@ export const configSchema = z
         backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
         /** Inference workers; 'auto' = one per core (one per GPU with a native GPU backend). */
         workers: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default('auto'),
+        /**
+         * Inference calls in flight per worker: with 2, a worker starts its next batch while the
+         * main thread is still taking the last one's descriptors; 1 leaves it idle meanwhile.
+         */
+        callsPerWorker: z.number().int().min(1).max(4).default(1),
       })
       .prefault({}),
     model: z

@@ -226,7 +226,7 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
           batchWindows: config.pipeline.batch.maxWindows,
           batchWaitMs: config.pipeline.batch.maxWaitMs,
           maxQueuedClips: config.pipeline.queue.maxClips,
-          inferConcurrency: Math.max(1, pool.workers),
+          inferConcurrency: Math.max(1, pool.workers) * config.runtime.callsPerWorker,
           classThreshold: config.detection.classThreshold ?? manifest.detection?.classThreshold ?? 0.5,
           attentionThreshold: config.detection.attentionThreshold ?? manifest.detection?.attentionThreshold ?? 0.5,
           holdWindows: config.detection.holdWindows,

@@ -66,10 +66,33 @@ test('clipwise bench runs a tiny configuration through the pipeline and writes t
   }
 });
 
+test('clipwise bench --calls-per-worker runs each camera count once per value, side by side', async () => {
+  const model = await makeTestModel();
+  const dir = await mkdtemp(join(tmpdir(), 'cw-bench-'));
+  try {
+    const out = join(dir, 'bench.json');
+    const res = await runCli(['bench', '--json', out, '--cameras', '2', '--calls-per-worker', '1,2', '--seconds', '2', '--warmup', '1', '--model', model, '--fps', '10', '--workers', '1', '--backend', 'wasm', '--no-decode', '--no-compare']);
+    assert.equal(res.code, 0, res.stderr);
+    const r = JSON.parse(await readFile(out, 'utf8')) as { runs: { cameras: number; callsPerWorker: number; clipsPerSec: number; realtime: boolean }[]; realtimeCameras: number; realtimeCamerasByCalls: { callsPerWorker: number; realtimeCameras: number }[] };
+    assert.deepEqual(r.runs.map((x) => [x.cameras, x.callsPerWorker]), [[2, 1], [2, 2]]);
+    for (const x of r.runs) assert.ok(x.clipsPerSec > 0);
+    assert.deepEqual(r.realtimeCamerasByCalls.map((c) => c.callsPerWorker), [1, 2]);
+    for (const c of r.realtimeCamerasByCalls) assert.equal(c.realtimeCameras, r.runs.some((x) => x.callsPerWorker === c.callsPerWorker && x.realtime) ? 2 : 0);
+    assert.equal(r.realtimeCameras, r.realtimeCamerasByCalls[0]?.realtimeCameras);
+    for (const k of [1, 2]) assert.match(res.stdout, new RegExp(`^\\|\\s+2 \\(${k}/w\\) \\|`, 'm'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await rm(model, { recursive: true, force: true });
+  }
+});
+
 test('clipwise bench refuses bad flags with exit code 2 before starting anything', async () => {
   const res = await runCli(['bench', '--cameras', '1,x', '--json', '/tmp/never.json']);
   assert.equal(res.code, 2);
   assert.match(res.stderr, /--cameras/);
+  const badCalls = await runCli(['bench', '--calls-per-worker', '1,0', '--json', '/tmp/never.json']);
+  assert.equal(badCalls.code, 2);
+  assert.match(badCalls.stderr, /--calls-per-worker/);
   const noJson = await runCli(['bench', '--cameras', '1']);
   assert.equal(noJson.code, 2);
   assert.match(noJson.stderr, /--json/);

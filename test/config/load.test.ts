@@ -38,6 +38,15 @@ test('a wrong type names the field', () => {
   assert.deepEqual(issues.map((i) => i.path), ['metrics.port']);
 });
 
+test('runtime.callsPerWorker defaults to 1 and is bounded to 1–4', () => {
+  assert.equal(parseConfig({ sources: [{ type: 'synthetic', cameraId: 'a' }] }).runtime.callsPerWorker, 1);
+  assert.equal(parseConfig({ sources: [{ type: 'synthetic', cameraId: 'a' }], runtime: { callsPerWorker: 2 } }).runtime.callsPerWorker, 2);
+  for (const bad of [0, 5, 1.5, 'two']) {
+    const issues = issuesOf(() => parseConfig({ sources: [{ type: 'synthetic', cameraId: 'a' }], runtime: { callsPerWorker: bad } }));
+    assert.deepEqual(issues.map((i) => i.path), ['runtime.callsPerWorker'], String(bad));
+  }
+});
+
 test('an unknown key names the key with its path', () => {
   const issues = issuesOf(() =>
     parseConfig({ sources: [{ type: 'synthetic', cameraId: 'a' }], detection: { clasThreshold: 0.3 } }),

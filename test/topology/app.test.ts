@@ -73,6 +73,31 @@ test('a real video file goes through the whole topology to schema-valid events',
   assert.equal(await metricValue(app, METRIC.eventsEmitted), n);
 });
 
+test('two inference calls in flight per worker give the same events as one (order kept, nothing lost)', { skip: !existsSync(VTEST) && 'opencv-doc not installed' }, async () => {
+  const model = await makeTestModel({ backboneSeed: 11 });
+  const run = async (callsPerWorker: number): Promise<{ events: ActionEvent[]; clips: number }> => {
+    const out = new PassThrough();
+    const events = collect(out);
+    const config = parseConfig({
+      runtime: { backend: 'wasm', workers: 1, callsPerWorker },
+      model: { path: model },
+      detection: { classThreshold: 0.2, attentionThreshold: 0.0 },
+      sources: [{ type: 'file', cameraId: 'campus', path: VTEST }],
+      sinks: [{ type: 'stdout' }],
+      metrics: { port: 0 },
+    });
+    const app = await startApp(config, { logger: quiet, stdout: out });
+    await app.done;
+    return { events: events(), clips: await metricValue(app, METRIC.clipsInferred) };
+  };
+  const one = await run(1);
+  const two = await run(2);
+  assert.ok(one.events.length > 0);
+  assert.equal(two.clips, one.clips, 'every clip inferred');
+  const key = (e: ActionEvent): string => `${e.id} ${e.action} ${e.startMs}-${e.endMs} ${e.confidence.toFixed(5)}`;
+  assert.deepEqual(two.events.map(key), one.events.map(key));
+});
+
 test('a long multi-camera synthetic stream keeps tensors flat and every queue bounded', async () => {
   const model = await makeTestModel();
   const out = new PassThrough();
