@@ -17,7 +17,7 @@ validation videos, and writes a model folder with manifest.json, MODEL_CARD.md a
   --data DIR              data set directory (required)
   --out MODEL_DIR         model folder to write (required); checkpoints go to MODEL_DIR/checkpoints
   --resume                continue from MODEL_DIR/checkpoints (same --data, --seed and sizes)
-  --epochs N              stage-1 epochs (27)
+  --epochs N              stage-1 epochs (36)
   --steps-per-epoch N     stage-1 steps per epoch (160)
   --batch N               stage-1 clips per step (4)
   --lr X                  stage-1 peak learning rate (0.002)
