@@ -26,8 +26,17 @@
  * video and on seed 7 with default nuisances, 14 grid phases each). That is the model's
  * sensitivity (issue 4), and it would hide a transport fault in the noise.
  *
- * What is not asserted: a ground-truth bar (the model is weak: eval mAP@0.5 ≈ 0.06), and
- * agreement with `clipwise eval`'s own run of the whole file, whose clips start at media 0 while
+ * Ground truth, with the eval's matching (class and tIoU): at least half of the instances in the
+ * covered stretch must be matched at tIoU 0.3 by the live events. Why that bar: the join sets the
+ * clip grid's phase (16 source frames = one clip stride), and clipwise-default 1.6.0 on this
+ * video, through the file path at each of the 16 phases, matched 3–4 of the 4 instances at tIoU
+ * 0.3 and 2–4 at 0.5 (`npx tsx bench/clipPhaseStudy.ts --set DIR`, DIR made with this test's
+ * synth arguments; frames without the ingest's JPEG step; a CI run that joined at phase 6
+ * matched 3 and 3, as the study did there). Half leaves one instance of margin for the JPEG
+ * step, and still fails when events are lost, carry the wrong class, or are mapped to the wrong
+ * media time by more than a fraction of an action. The exact figures are printed.
+ *
+ * What is not asserted: agreement with `clipwise eval`'s own run of the whole file, whose clips start at media 0 while
  * the live clips start wherever the camera was joined (a shift under one clip): on this model
  * such a shift alone moves event bounds by up to 4 clips and flips events near the threshold,
  * so that comparison measures the model's robustness to the clip phase, not the transport. It
@@ -416,6 +425,11 @@ test('synthetic video with ground truth: RTSP → ingest → Kafka → analyzer 
       assert.equal(mAP(liveDet, truth, t), mAP(alignedDet, truth, t), `mAP@${t}: live vs file path`);
       assert.equal(matched(liveDet, truth, t), matched(alignedDet, truth, t));
     }
+    // …and that is a match with the ground truth within the eval's tolerance (see the header).
+    assert.ok(
+      matched(liveDet, truth, 0.3) >= Math.ceil(truth.length / 2),
+      `live events match ${matched(liveDet, truth, 0.3)} of ${truth.length} ground-truth instances at tIoU 0.3 (need half)`,
+    );
   } finally {
     local.dispose();
   }
