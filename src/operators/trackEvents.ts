@@ -47,6 +47,14 @@ interface CameraTrack {
   gapStartSeq: number | undefined;
   /** Open events by class index. */
   readonly open: Map<number, OpenEvent>;
+  /** Span of the last closed event, by class index (see `repeats`). */
+  readonly closed: Map<number, { readonly start: ClipMeta; readonly end: ClipMeta }>;
+}
+
+/** Detection d lies within the span of an event of its class that was already closed. */
+function repeats(track: CameraTrack, d: Detection): boolean {
+  const c = track.closed.get(d.classIndex);
+  return c !== undefined && d.startClip.startSeq >= c.start.startSeq && d.endClip.endSeq <= c.end.endSeq;
 }
 
 /**
@@ -98,7 +106,11 @@ function joins(event: OpenEvent, d: Detection): boolean {
  * after `holdWindows` consecutive windows of its camera without its class, when the camera's
  * segment changes (a gap: `nearGap` = true), and when the input completes (everything open is
  * flushed, camera by camera, in class order). An event that starts at the first clip of a
- * segment that began at a gap is also `nearGap`.
+ * segment that began at a gap is also `nearGap`. A detection that lies within the span of the
+ * last closed event of its (camera, class) opens nothing: a later window that sees the same
+ * clips again after the hold ran out (the head flickered) would otherwise report the action a
+ * second time, often with the same id (measured: clipwise-default 1.6.0 on the rtspSynth video
+ * emitted one loiter event twice at one of 16 clip phases, bench/clipPhaseStudy.ts).
  *
  * Fields: `id` = {@link eventId} of the start clip of the event's first detection (fixed when
  * it opens, so `open` updates and the `closed` event share it, even if a later detection moves
@@ -153,6 +165,7 @@ export function trackEvents(options: TrackEventsOptions): OperatorFunction<Windo
 
       const close = (cameraId: string, track: CameraTrack, e: OpenEvent): void => {
         track.open.delete(e.classIndex);
+        track.closed.set(e.classIndex, { start: e.start, end: e.end });
         openCount--;
         emit(toEvent(cameraId, e, 'closed'));
       };
@@ -171,7 +184,7 @@ export function trackEvents(options: TrackEventsOptions): OperatorFunction<Windo
         const { cameraId, segment } = wd.window;
         let track = tracks.get(cameraId);
         if (track === undefined) {
-          track = { segment, gapStartSeq: undefined, open: new Map() };
+          track = { segment, gapStartSeq: undefined, open: new Map(), closed: new Map() };
           tracks.set(cameraId, track);
           if (stats) stats.keys = tracks.size;
         } else if (track.segment !== segment) {
@@ -210,6 +223,7 @@ export function trackEvents(options: TrackEventsOptions): OperatorFunction<Windo
             continue;
           }
           if (e !== undefined) close(cameraId, track, e);
+          else if (repeats(track, d)) continue;
           const opened: OpenEvent = {
             id: eventId(cameraId, d.classIndex, d.startClip.startSeq),
             classIndex: d.classIndex,

@@ -111,6 +111,25 @@ test('a detection that neither overlaps nor touches closes the open event and op
   assert.deepEqual(events.map(summary), ['closed:x:wave:0-0', 'closed:x:wave:44-44']);
 });
 
+test('after the hold ran out, a window that sees the closed event’s clips again reports nothing; clips beyond them open a new event', async () => {
+  const events = await track(
+    [
+      wd('x', 0, [{ k: 1, run: [1, 2] }]), // clips 4–8 (startSeq): wave
+      wd('x', 4, []),
+      wd('x', 8, []), // hold 2 runs out: closed 4–8
+      wd('x', 4, [{ k: 1, run: [0, 1] }]), // clips 4–8 again (the head flickered back): nothing new
+      wd('x', 8, [{ k: 1, run: [0, 0] }]), // clip 8 alone, inside 4–8: nothing new
+      wd('x', 12, []),
+      wd('x', 16, []),
+      wd('x', 8, [{ k: 1, run: [0, 1] }]), // clips 8–12: reaches past the closed span, a new event
+      wd('x', 4, [{ k: 2, run: [1, 2] }]), // another class on the same clips is its own event
+    ],
+    { holdWindows: 2 },
+  );
+  assert.deepEqual(events.map(summary), ['closed:x:wave:4-8', 'closed:x:wave:8-12', 'closed:x:fall:8-12']);
+  assert.equal(new Set(events.map((e) => e.id)).size, events.length, 'no id twice');
+});
+
 test('clips that leave frames between them (stride > T) still join when they are consecutive in the window', async () => {
   const events = await track([
     wd('x', 0, [{ k: 1, run: [1, 1] }], { stride: 8 }), // clip 8 (8..11)
