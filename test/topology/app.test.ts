@@ -41,16 +41,14 @@ function checkEvent(e: ActionEvent, classes: readonly string[]): void {
   assert.equal(e.attention.length, e.clips.length);
 }
 
-test('a real video file goes through the whole topology to schema-valid events', { skip: !existsSync(VTEST) && 'opencv-doc not installed' }, async () => {
-  // A seeded backbone: with tfjs's unseeded initialisers some draws never reach the threshold
-  // on this footage (a clean-clone CI run got 0 events).
-  const model = await makeTestModel({ backboneSeed: 11 });
+/** vtest.avi through the whole app on one inference worker; the events it printed and the app. */
+async function runVtest(model: string, callsPerWorker = 1): Promise<{ got: ActionEvent[]; n: number; app: Awaited<ReturnType<typeof startApp>> }> {
   const out = new PassThrough();
   const events = collect(out);
   const config = parseConfig({
-    runtime: { backend: 'wasm', workers: 1 },
+    runtime: { backend: 'wasm', workers: 1, callsPerWorker },
     model: { path: model },
-    // An untrained model: a low class threshold makes it fire, which is what this plumbing test needs.
+    // An untrained model: a low class threshold makes it fire, which is what these plumbing tests need.
     detection: { classThreshold: 0.2, attentionThreshold: 0.0 },
     sources: [{ type: 'file', cameraId: 'campus', path: VTEST }],
     sinks: [{ type: 'stdout' }],
@@ -58,7 +56,14 @@ test('a real video file goes through the whole topology to schema-valid events',
   });
   const app = await startApp(config, { logger: quiet, stdout: out });
   const { events: n } = await app.done;
-  const got = events();
+  return { got: events(), n, app };
+}
+
+test('a real video file goes through the whole topology to schema-valid events', { skip: !existsSync(VTEST) && 'opencv-doc not installed' }, async () => {
+  // A seeded backbone: with tfjs's unseeded initialisers some draws never reach the threshold
+  // on this footage (a clean-clone CI run got 0 events).
+  const model = await makeTestModel({ backboneSeed: 11 });
+  const { got, n, app } = await runVtest(model);
   assert.equal(got.length, n);
   assert.ok(n > 0, 'the untrained model with a 0.2 threshold fires on 80 s of video');
   for (const e of got) {
@@ -76,19 +81,8 @@ test('a real video file goes through the whole topology to schema-valid events',
 test('two inference calls in flight per worker give the same events as one (order kept, nothing lost)', { skip: !existsSync(VTEST) && 'opencv-doc not installed' }, async () => {
   const model = await makeTestModel({ backboneSeed: 11 });
   const run = async (callsPerWorker: number): Promise<{ events: ActionEvent[]; clips: number }> => {
-    const out = new PassThrough();
-    const events = collect(out);
-    const config = parseConfig({
-      runtime: { backend: 'wasm', workers: 1, callsPerWorker },
-      model: { path: model },
-      detection: { classThreshold: 0.2, attentionThreshold: 0.0 },
-      sources: [{ type: 'file', cameraId: 'campus', path: VTEST }],
-      sinks: [{ type: 'stdout' }],
-      metrics: { port: 0 },
-    });
-    const app = await startApp(config, { logger: quiet, stdout: out });
-    await app.done;
-    return { events: events(), clips: await metricValue(app, METRIC.clipsInferred) };
+    const { got, app } = await runVtest(model, callsPerWorker);
+    return { events: got, clips: await metricValue(app, METRIC.clipsInferred) };
   };
   const one = await run(1);
   const two = await run(2);
