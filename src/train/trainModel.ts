@@ -31,7 +31,7 @@ import { calibrateThresholds, type CalibrationPoint, type ReplayVideo } from './
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { clipsAt, createClipSampler, type LabelledVideo } from './clipSampler.ts';
 import { loadDataset, splitByVideo, type DatasetVideo } from './dataset.ts';
-import { decodeVideo, type DecodedVideo } from './decode.ts';
+import { decodeVideos, type DecodedVideo } from './decode.ts';
 import { videoFeatures } from './features.ts';
 import { clipCount, clipLabels, type ClipTiming } from './labels.ts';
 import { writeModelCard } from './modelCard.ts';
@@ -268,15 +268,25 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
 
   // Decode once; both stages read these frames.
   const tDecode = performance.now();
-  const decode = async (v: DatasetVideo): Promise<DecodedVideo> => {
-    const d = await decodeVideo(v.path, { fps: o.fps, size: bbCfg.size, ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}), ...(o.signal ? { signal: o.signal } : {}) });
-    if (d.count < timing.frames) log(`train: ${v.relPath} decoded to ${d.count} frames, fewer than one clip: skipped`);
-    return d;
-  };
-  const trainDecoded: LabelledVideo[] = [];
-  for (const v of split.train) trainDecoded.push({ decoded: await decode(v), instances: v.instances });
-  const valDecoded: LabelledVideo[] = [];
-  for (const v of split.val) valDecoded.push({ decoded: await decode(v), instances: v.instances });
+  const toDecode = [...split.train, ...split.val];
+  const step = Math.max(1, Math.ceil(toDecode.length / 10));
+  let decodedCount = 0;
+  const decoded = await decodeVideos(
+    toDecode.map((v) => v.path),
+    { fps: o.fps, size: bbCfg.size, ...(o.ffmpegPath ? { ffmpegPath: o.ffmpegPath } : {}), ...(o.signal ? { signal: o.signal } : {}) },
+    2,
+    (i, d) => {
+      const v = toDecode[i] as DatasetVideo;
+      if (d.count < timing.frames) log(`train: ${v.relPath} decoded to ${d.count} frames, fewer than one clip: skipped`);
+      decodedCount++;
+      if (decodedCount % step === 0 || decodedCount === toDecode.length) {
+        log(`train: decoded ${decodedCount}/${toDecode.length} videos (${formatDuration((performance.now() - tDecode) / 1000)})`);
+      }
+    },
+  );
+  const labelled = (v: DatasetVideo, i: number): LabelledVideo => ({ decoded: decoded[i] as DecodedVideo, instances: v.instances });
+  const trainDecoded: LabelledVideo[] = split.train.map((v, i) => labelled(v, i));
+  const valDecoded: LabelledVideo[] = split.val.map((v, i) => labelled(v, split.train.length + i));
   const decodeSeconds = (performance.now() - tDecode) / 1000;
   st.decodeSeconds = decodeSeconds;
   log(`train: decoded ${trainDecoded.length + valDecoded.length} videos at ${o.fps} fps, ${bbCfg.size}x${bbCfg.size} in ${formatDuration(decodeSeconds)}`);
