@@ -84,13 +84,14 @@ try {
       const m = meanAveragePrecision(events, truth, t);
       return { mAP: m.mAP, matched: m.perClass.reduce((s, c) => s + c.truePositives, 0) };
     };
+    const [m30, m50] = [at(0.3), at(0.5)];
     rows.push({
       phase: k,
       instances: truth.length,
-      matched30: at(0.3).matched,
-      matched50: at(0.5).matched,
-      mAP30: at(0.3).mAP,
-      mAP50: at(0.5).mAP,
+      matched30: m30.matched,
+      matched50: m50.matched,
+      mAP30: m30.mAP,
+      mAP50: m50.mAP,
       events: events.map((e) => `${names[e.classIndex] ?? e.classIndex} ${e.start.toFixed(1)}–${e.end.toFixed(1)}`).join(', '),
     });
   }

@@ -86,8 +86,9 @@ export async function decodeVideo(path: string, o: DecodeOptions): Promise<Decod
  * Why two at a time by default: one decode leaves a core partly idle (ffmpeg's own threads
  * and the JavaScript copy of each frame alternate); two at once decoded 40 training videos
  * 1.27–1.47× faster than one after the other on this 2-core machine (scratch timing,
- * `.cache/exp/decodePar.ts`). On a failure the decodes in flight are aborted and awaited
- * (their processes reaped) before the first error is thrown.
+ * `.cache/exp/decodePar.ts`). On a failure no further decode starts, the ones in flight are
+ * aborted (their ffmpeg gets the source's SIGTERM → SIGKILL) and awaited, then the first
+ * error is thrown.
  *
  * @param paths video files.
  * @param o analysis rate and size (and a signal that stops everything).
