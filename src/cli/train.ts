@@ -31,6 +31,8 @@ validation videos, and writes a model folder with manifest.json, MODEL_CARD.md a
   --head-steps N          stage-2 steps per head (4000)
   --lambda X              λ of the attention L1 term (0.001)
   --attention-supervision X  μ: weight of the gate's clip-relevance loss (1; 0 = the paper's loss)
+  --gate-diagnostic       also train a GCF head with the paper's loss (μ = 0, not shipped) and
+                          report how well its gate finds the actions (~3 min on the default set)
   --val-fraction F        share of videos held out for validation (0.2)
   --false-alarm-budget X  false alarms per hour the calibrated thresholds may have on validation (2)
   --seed S                split, sampling and initialisation seed (1)
@@ -78,6 +80,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       'head-steps': { type: 'string' },
       lambda: { type: 'string' },
       'attention-supervision': { type: 'string' },
+      'gate-diagnostic': { type: 'boolean' },
       'val-fraction': { type: 'string' },
       'false-alarm-budget': { type: 'string' },
       seed: { type: 'string' },
@@ -124,6 +127,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       headSteps: positiveInt(values['head-steps'], 'head-steps', base.headSteps),
       lambda: nonNegative(values.lambda, 'lambda', base.lambda),
       attentionSupervision: nonNegative(values['attention-supervision'], 'attention-supervision', base.attentionSupervision),
+      gateDiagnostic: values['gate-diagnostic'] === true,
       valFraction: numberFlag(values['val-fraction'], 'val-fraction', base.valFraction),
       ...(values['false-alarm-budget'] !== undefined ? { falseAlarmBudget: nonNegative(values['false-alarm-budget'], 'false-alarm-budget', 0) } : {}),
       seed: nonNegative(values.seed, 'seed', base.seed),

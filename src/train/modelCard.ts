@@ -82,6 +82,9 @@ export async function writeModelCard(
     `| 1 | backbone + temporary clip classifier: ${o.epochs} epochs × ${o.stepsPerEpoch} steps × ${o.batchSize} clips, Adam ${o.learningRate} (warm-up + cosine), class-balanced sampling, flip + brightness${o.workers > 1 ? `, data-parallel over ${o.workers} worker threads` : ''} | ${formatDuration(s.stage1.seconds)} |`,
     `| features | ${s.features.clips} clip descriptors with the served (compiled, BatchNorm-folded) backbone | ${formatDuration(s.features.seconds)} |`,
     `| 2 | six heads on ${s.stage2.trainWindows} windows: ${o.headSteps} steps × ${o.headBatchSize} windows each, Adam ${o.headLearningRate}, λ = ${o.lambda}, attention supervision μ = ${o.attentionSupervision} | ${formatDuration(s.stage2.seconds)} |`,
+    ...(s.stage2.unsupervisedGate
+      ? [`| diagnostic | GCF head with the paper's loss (μ = 0), not shipped (\`--gate-diagnostic\`) | ${formatDuration(s.stage2.unsupervisedGate.seconds)} |`]
+      : []),
     `| calibration | θ_class × θ_att grid replayed through the streaming operators on validation | ${formatDuration(s.calibration.seconds)} |`,
     `| **total** | | **${formatDuration(s.totalSeconds)}** |`,
     '',
@@ -122,7 +125,9 @@ export async function writeModelCard(
             'hold its action, so the loss adds μ·BCE(att_i, clip i holds the window\'s action) — the gate becomes a calibrated per-clip ' +
             'relevance, and θ_att = 0.5 keeps its meaning (§4.6). Architecture and inference are unchanged; the other heads do not use it.',
         ]
-      : []),
+      : o.attentionSupervision > 0
+        ? ['', "The paper-loss twin of the GCF head (how well the gate localises without μ) was not trained in this run: `clipwise train --gate-diagnostic` adds it."]
+        : []),
     '',
     `Recommended detection thresholds (manifest \`detection\`), chosen on validation through the streaming operators ` +
       `(the best mAP@0.5 within ${info.options.falseAlarmBudget ?? DEFAULT_FALSE_ALARM_BUDGET} false alarms per hour; the whole grid is in training.json): ` +

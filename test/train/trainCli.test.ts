@@ -100,7 +100,10 @@ test('clipwise train --quick runs end to end and writes a loadable, trained mode
   assert.equal(s.stage1.epochs.length, 2);
   assert.equal(s.stage2.heads.length, HEAD_KINDS.length);
   for (const h of s.stage2.heads) assert.ok(h.lastLoss < h.firstLoss, `${h.kind}: loss ${h.firstLoss} → ${h.lastLoss}`);
+  // The paper-loss diagnostic head is opt-in (--gate-diagnostic): not trained, and the card says how to get it.
+  assert.equal(s.stage2.unsupervisedGate, undefined);
   const card = readFileSync(join(out, 'MODEL_CARD.md'), 'utf8');
+  assert.match(card, /clipwise train --gate-diagnostic/);
   assert.match(card, /## Training command/);
   assert.match(card, /--quick/);
 });
@@ -115,12 +118,18 @@ test('--resume continues stage 1 from the last checkpoint instead of starting ov
   assert.equal(before.stage1.epochs.length, 1);
   // The resumed epoch runs data-parallel: the replicas start from the checkpoint's weights and
   // Adam state, and the main thread's model is synced back before validation and the heads.
-  const second = await cli(['train', '--data', data, '--out', out, '--quick', '--epochs', '2', '--resume', '--workers', '2', '--spatial-pooling', 'motion']);
+  // --gate-diagnostic on the way: the resumed run trains the paper-loss twin, and its time counts in the total.
+  const second = await cli(['train', '--data', data, '--out', out, '--quick', '--epochs', '2', '--resume', '--workers', '2', '--spatial-pooling', 'motion', '--gate-diagnostic']);
   assert.equal(second.code, 0, second.stderr.slice(-2000));
   assert.match(second.stderr, /resumed stage 1 after epoch 1/);
   assert.match(readFileSync(join(out, 'MODEL_CARD.md'), 'utf8'), /data-parallel over 2 worker threads/);
   const after = summaryOf(out);
   assert.equal(after.stage1.epochs.length, 2);
+  const diag = after.stage2.unsupervisedGate;
+  assert.ok(diag && diag.seconds > 0 && diag.valTop1 >= 0 && diag.valTop1 <= 1, 'the diagnostic head ran');
+  const parts = after.decodeSeconds + after.stage1.seconds + after.features.seconds + after.stage2.seconds + diag.seconds + after.calibration.seconds;
+  assert.ok(Math.abs(after.totalSeconds - parts) < 1e-6, `total ${after.totalSeconds} = the stages ${parts}`);
+  assert.match(readFileSync(join(out, 'MODEL_CARD.md'), 'utf8'), /\| diagnostic \| GCF head with the paper's loss/);
   const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { backbone: { spatialPooling: string } };
   assert.equal(manifest.backbone.spatialPooling, 'motion');
   // The stream's embedder serves it (the compiled pass with motion weights).
