@@ -26,13 +26,14 @@ import { compileInferenceBackbone } from '../model/fastBackbone.ts';
 import { createHead, HEAD_KINDS, type HeadConfig, type HeadKind } from '../model/heads.ts';
 import { loadLayersModel, saveLayersModel } from '../model/io.ts';
 import { initRuntime } from '../model/runtime.ts';
+import { createInferencePool } from '../topology/inference/pool.ts';
 import { registerWasmTrainingKernels } from '../model/wasmTrainingKernels.ts';
 import { calibrateThresholds, type CalibrationPoint, type ReplayVideo } from './calibrate.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { clipsAt, createClipSampler, type LabelledVideo } from './clipSampler.ts';
 import { loadDataset, splitByVideo, type DatasetVideo } from './dataset.ts';
 import { decodeVideos, type DecodedVideo } from './decode.ts';
-import { videoFeatures } from './features.ts';
+import { videoFeatures, videoFeaturesOnPool } from './features.ts';
 import { clipCount, clipLabels, type ClipTiming } from './labels.ts';
 import { writeModelCard } from './modelCard.ts';
 import { formatDuration, letSignalsIn } from './progress.ts';
@@ -363,40 +364,73 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
 
   // ---- Clip descriptors with the folded backbone (what the stream serves).
   const featDir = join(ckDir, 'features');
-  // The pass the stream serves (createEmbedder): compiled when the architecture allows.
-  const folded = compileInferenceBackbone(backbone, bbCfg) ?? (await foldBatchNorm(backbone));
   const tFeat = performance.now();
+  // With worker threads, the stream's own inference pool computes them on every core from a
+  // snapshot of the backbone (the main thread would use one core of two: 4m16s for 1.6.0's
+  // 26.5k clips); on one thread, the same compiled pass here.
+  let embed: (video: DecodedVideo) => Promise<Float32Array>;
+  let release: () => Promise<void>;
+  if (o.workers > 1) {
+    const servedDir = join(ckDir, 'served');
+    await rm(servedDir, { recursive: true, force: true });
+    await saveClipwiseModel({ manifest: fresh.manifest, backbone, heads: new Map(), dispose: () => undefined }, servedDir);
+    const pool = await createInferencePool({ modelDir: servedDir, backend: runtime.backend, workers: o.workers });
+    embed = async (video) => (await videoFeaturesOnPool(pool, video, timing)).features;
+    release = () => pool.close();
+  } else {
+    // The pass the stream serves (createEmbedder): compiled when the architecture allows.
+    const folded = compileInferenceBackbone(backbone, bbCfg) ?? (await foldBatchNorm(backbone));
+    embed = async (video) => (await videoFeatures(folded, video, timing)).features;
+    release = async () => {
+      folded.dispose();
+    };
+  }
   const featureSet = async (videos: readonly LabelledVideo[], tag: string): Promise<FeatureVideo[]> => {
-    const out: FeatureVideo[] = [];
-    for (let i = 0; i < videos.length; i++) {
-      await letSignalsIn();
-      o.signal?.throwIfAborted();
-      const v = videos[i] as LabelledVideo;
-      const file = join(featDir, `${tag}-${i}.bin`);
-      let features: Float32Array | undefined;
-      const count = clipCount(v.decoded.count, timing);
-      if (st.featuresSeconds !== undefined) {
-        try {
-          const b = await readFile(file);
-          features = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-          if (features.length !== count * bbCfg.dim) features = undefined;
-        } catch {
-          features = undefined;
+    const out: FeatureVideo[] = new Array<FeatureVideo>(videos.length);
+    let next = 0;
+    let done = 0;
+    // Two videos in flight keep both workers fed across a video's last, partial round of batches.
+    const lane = async (): Promise<void> => {
+      for (let i = next++; i < videos.length; i = next++) {
+        await letSignalsIn();
+        o.signal?.throwIfAborted();
+        const v = videos[i] as LabelledVideo;
+        const file = join(featDir, `${tag}-${i}.bin`);
+        let features: Float32Array | undefined;
+        const count = clipCount(v.decoded.count, timing);
+        if (st.featuresSeconds !== undefined) {
+          try {
+            const b = await readFile(file);
+            features = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+            if (features.length !== count * bbCfg.dim) features = undefined;
+          } catch {
+            features = undefined;
+          }
         }
+        if (!features) {
+          features = await embed(v.decoded);
+          await mkdir(featDir, { recursive: true });
+          await writeFile(file, new Uint8Array(features.buffer, features.byteOffset, features.byteLength));
+        }
+        out[i] = { features, count, dim: bbCfg.dim, labels: clipLabels(v.instances, count, timing, 0, bg) };
+        done += 1;
+        if (done % 10 === 0) log(`train: descriptors of ${tag} video ${done}/${videos.length}`);
       }
-      if (!features) {
-        features = (await videoFeatures(folded, v.decoded, timing)).features;
-        await mkdir(featDir, { recursive: true });
-        await writeFile(file, new Uint8Array(features.buffer, features.byteOffset, features.byteLength));
-      }
-      out.push({ features, count, dim: bbCfg.dim, labels: clipLabels(v.instances, count, timing, 0, bg) });
-      if ((i + 1) % 10 === 0) log(`train: descriptors of ${tag} video ${i + 1}/${videos.length}`);
-    }
+    };
+    // allSettled: a failing lane must not leave the other writing files after this throws.
+    const lanes = await Promise.allSettled([lane(), lane()]);
+    const failed = lanes.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     return out;
   };
-  const trainFeatures = await featureSet(trainDecoded, 'train');
-  const valFeatures = await featureSet(valDecoded, 'val');
-  folded.dispose();
+  let trainFeatures: FeatureVideo[];
+  let valFeatures: FeatureVideo[];
+  try {
+    trainFeatures = await featureSet(trainDecoded, 'train');
+    valFeatures = await featureSet(valDecoded, 'val');
+  } finally {
+    await release();
+  }
   const featureSeconds = st.featuresSeconds ?? (performance.now() - tFeat) / 1000;
   st.featuresSeconds = featureSeconds;
   await saveState();
