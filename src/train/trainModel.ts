@@ -23,6 +23,7 @@ import { ConfigError } from '../errors.ts';
 import { foldBatchNorm, resolveBackboneConfig, type BackboneConfig } from '../model/backbone.ts';
 import { createClipwiseModel, saveClipwiseModel, type ClipwiseModel, type ModelManifest } from '../model/clipModel.ts';
 import { compileInferenceBackbone } from '../model/fastBackbone.ts';
+import { headComplexity } from '../model/headComplexity.ts';
 import { createHead, HEAD_KINDS, type HeadConfig, type HeadKind } from '../model/heads.ts';
 import { loadLayersModel, saveLayersModel } from '../model/io.ts';
 import { initRuntime } from '../model/runtime.ts';
@@ -39,6 +40,7 @@ import { writeModelCard } from './modelCard.ts';
 import { formatDuration, letSignalsIn } from './progress.ts';
 import { ScheduledAdam } from './schedule.ts';
 import { backboneOf, createClipClassifier, trainBackboneStage, type BackboneEpoch, type ClipSet } from './trainBackbone.ts';
+import { trainHeadsOnWorkers, type HeadJob } from './headPool.ts';
 import { hasGate, trainHead, type HeadTrainingOptions, type HeadTrainingResult } from './trainHeads.ts';
 import { actionTop1, attentionStats, gatherWindows, indexWindows, predictHead, windowRelevance, type AttentionStats, type FeatureVideo } from './windows.ts';
 
@@ -207,6 +209,8 @@ interface TrainState {
   stage1Seconds: number;
   featuresSeconds?: number;
   heads: Partial<Record<HeadKind, HeadTrainingResult>>;
+  /** Wall seconds spent training the heads in `heads` (less than their sum on worker threads). */
+  stage2Seconds?: number;
   /** Stage-2 settings the trained heads were made with: heads are retrained when they change. */
   headSettings?: string;
   decodeSeconds: number;
@@ -353,6 +357,7 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
         st.stage1Seconds += record.seconds;
         // Heads and descriptors of an older backbone are stale now.
         st.heads = {};
+        delete st.stage2Seconds;
         delete st.featuresSeconds;
         await saveCheckpoint(stage1Dir, { model: stage1, optimizer, state: { epochs: st.stage1Epochs.length } });
         await saveState();
@@ -442,6 +447,7 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
   if (st.headSettings !== headSettings) {
     if (Object.keys(st.heads).length > 0) log('train: stage-2 settings changed since the checkpoint: retraining the heads');
     st.heads = {};
+    delete st.stage2Seconds;
     st.headSettings = headSettings;
   }
   const C = o.clips;
@@ -471,6 +477,38 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
     backgroundIndex: bg,
     ...(o.signal ? { signal: o.signal } : {}),
   });
+  const tHeads = performance.now();
+  const stage2Before = st.stage2Seconds ?? 0;
+  const todo = HEAD_KINDS.filter((k) => st.heads[k] === undefined);
+  if (o.workers > 1 && todo.length > 1) {
+    // Side by side on worker threads, the costliest heads (inter-clip fusion) first so the
+    // cheap ones fill in around them. Each starts from the same initial weights it would on
+    // this thread (saved here).
+    const mflops = (k: HeadKind): number => headComplexity(k, fresh.manifest.heads[k] as unknown as HeadConfig).mflops;
+    const jobs: HeadJob[] = [];
+    for (const kind of [...todo].sort((a, b) => mflops(b) - mflops(a))) {
+      const initDir = join(ckDir, 'heads-init', kind);
+      await saveLayersModel(fresh.heads.get(kind) as tfl.LayersModel, initDir);
+      const { videos, windows, signal, ...options } = headTraining(kind);
+      void videos;
+      void windows;
+      void signal;
+      jobs.push({ initDir, outDir: join(ckDir, 'heads', kind), options: { ...options, attentionSupervision: o.attentionSupervision } });
+    }
+    log(`train: training ${jobs.length} heads on ${Math.min(o.workers, jobs.length)} worker threads`);
+    await trainHeadsOnWorkers({
+      videos: trainFeatures,
+      windows: trainWindows,
+      workers: o.workers,
+      jobs,
+      ...(o.signal ? { signal: o.signal } : {}),
+      onDone: async (job, result) => {
+        st.heads[job.options.kind] = result;
+        st.stage2Seconds = stage2Before + (performance.now() - tHeads) / 1000;
+        await saveState();
+      },
+    });
+  }
   for (const kind of HEAD_KINDS) {
     const dir = join(ckDir, 'heads', kind);
     let head: tfl.LayersModel;
@@ -479,9 +517,11 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
       fresh.heads.get(kind)?.dispose();
     } else {
       head = fresh.heads.get(kind) as tfl.LayersModel;
+      const t0 = performance.now();
       const result = await trainHead({ ...headTraining(kind), head, attentionSupervision: o.attentionSupervision });
       await saveLayersModel(head, dir);
       st.heads[kind] = result;
+      st.stage2Seconds = (st.stage2Seconds ?? 0) + (performance.now() - t0) / 1000;
       await saveState();
     }
     heads.set(kind, head);
@@ -516,7 +556,8 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
     );
   }
   const headResults = HEAD_KINDS.map((k) => st.heads[k]).filter((r): r is HeadTrainingResult => r !== undefined);
-  const stage2Seconds = headResults.reduce((s, r) => s + r.seconds, 0);
+  // Checkpoints from before stage2Seconds was recorded: the heads ran one after the other.
+  const stage2Seconds = st.stage2Seconds ?? headResults.reduce((s, r) => s + r.seconds, 0);
 
   // ---- Thresholds on validation, through the streaming operators.
   const model: ClipwiseModel = {
