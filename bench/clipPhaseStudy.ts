@@ -6,13 +6,15 @@
  * ground-truth bar on whatever phase its join gives, and that bar must hold on every phase. This
  * runs the file path (`runAnalysis`: the operators `clipwise run` uses, sequence-aligned clips
  * and full windows as the Kafka analyzer runs them) on each phase of the first video of a set
- * and scores the events with the eval's matching, over the stretch the phase covers. Unlike the
- * e2e test the frames skip the ingest's JPEG step.
+ * and scores the events with the eval's matching, over the stretch the phase covers. With
+ * `--jpeg` every frame first goes through the ingest's JPEG step (encodeFrameMessage at the
+ * ingest's quality 85, then decodeFrameMessage: the frames the e2e test's analyzer reads);
+ * without it the frames are the file's decode.
  *
  * Run (the e2e test's video):
  *   clipwise synth --out .cache/rtsp7 --videos 1 --seed 7 --min-seconds 60 --max-seconds 60 --fps 10 \
  *     --empty-fraction 0 --instances 3,4 --gap-seconds 6,12 --figure-scale 0.4,0.45 --distractors 0.5 --shake 0
- *   npx tsx bench/clipPhaseStudy.ts --set .cache/rtsp7 [--model models/default] [--source-fps 10]
+ *   npx tsx bench/clipPhaseStudy.ts --set .cache/rtsp7 [--model models/default] [--source-fps 10] [--jpeg]
  * Prints one row per phase (instances matched at tIoU 0.3 / 0.5, mAP, the events), the minima,
  * then one JSON line (`{"bench":"clipPhaseStudy",…}`).
  */
@@ -22,6 +24,7 @@ import { evaluationSettings, inferWith, runAnalysis } from '../src/eval/analysis
 import { meanAveragePrecision, type DetectedEvent, type GroundTruth } from '../src/eval/detectionMetrics.ts';
 import { createEmbedder, createWindowHead, loadManifest } from '../src/model/clipModel.ts';
 import { initRuntime } from '../src/model/runtime.ts';
+import { decodeFrameMessage, encodeFrameMessage } from '../src/topology/frameCodec.ts';
 import { createFfmpegSource } from '../src/topology/sources/ffmpegSource.ts';
 import { loadDataset } from '../src/train/dataset.ts';
 import { fileSourceOptions } from '../src/train/decode.ts';
@@ -32,6 +35,7 @@ const { values } = parseArgs({
     set: { type: 'string', default: '.cache/rtsp7' },
     model: { type: 'string', default: 'models/default' },
     'source-fps': { type: 'string', default: '10' },
+    jpeg: { type: 'boolean', default: false },
   },
 });
 await initRuntime({ backend: 'wasm' });
@@ -46,7 +50,11 @@ const step = sourceFps / fps;
 if (!Number.isInteger(step)) throw new Error(`--source-fps ${sourceFps} is not a multiple of the model's ${fps} fps`);
 const C = manifest.window.clips;
 const names = manifest.classes;
-const source = await lastValueFrom(createFfmpegSource(fileSourceOptions(video.path, 'source', { fps: sourceFps, size: manifest.clip.size })).frames$.pipe(toArray()));
+const decoded = await lastValueFrom(createFfmpegSource(fileSourceOptions(video.path, 'source', { fps: sourceFps, size: manifest.clip.size })).frames$.pipe(toArray()));
+// The ingest's round trip (its default encoding and quality), once per source frame.
+const source: Frame[] = values.jpeg
+  ? await Promise.all(decoded.map(async (f) => ({ ...f, ...(await decodeFrameMessage(await encodeFrameMessage(f, 'jpeg'), { width: f.width, height: f.height })), seq: f.seq, ptsMs: f.ptsMs })))
+  : decoded;
 
 interface Row {
   readonly phase: number;
@@ -101,7 +109,7 @@ try {
 }
 
 const truthText = video.instances.map((g) => `${g.class} ${g.start.toFixed(1)}–${g.end.toFixed(1)}`).join(', ');
-console.log(`${manifest.name} ${manifest.version} on ${video.path} (${sourceFps} fps source, ${fps} fps analysis); ground truth: ${truthText}\n`);
+console.log(`${manifest.name} ${manifest.version} on ${video.path} (${sourceFps} fps source, ${fps} fps analysis${values.jpeg ? ', JPEG q85 round trip' : ''}); ground truth: ${truthText}\n`);
 console.log('| phase (source frames) | instances | matched @0.3 | matched @0.5 | mAP@0.3 | mAP@0.5 | events |');
 console.log('|---:|---:|---:|---:|---:|---:|---|');
 for (const r of rows) console.log(`| ${r.phase} | ${r.instances} | ${r.matched30} | ${r.matched50} | ${r.mAP30.toFixed(3)} | ${r.mAP50.toFixed(3)} | ${r.events} |`);
@@ -116,4 +124,4 @@ console.log(
   `\nworst phase: ${(100 * summary.minMatchedShare30).toFixed(0)}% of instances matched at tIoU 0.3, ${(100 * summary.minMatchedShare50).toFixed(0)}% at 0.5; ` +
     `mAP@0.3 ≥ ${summary.minMAP30.toFixed(3)}, mAP@0.5 ≥ ${summary.minMAP50.toFixed(3)}`,
 );
-console.log(JSON.stringify({ bench: 'clipPhaseStudy', model: `${manifest.name} ${manifest.version}`, video: video.path, sourceFps, rows, ...summary }));
+console.log(JSON.stringify({ bench: 'clipPhaseStudy', model: `${manifest.name} ${manifest.version}`, video: video.path, sourceFps, jpeg: values.jpeg, rows, ...summary }));

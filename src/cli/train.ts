@@ -21,8 +21,10 @@ validation videos, and writes a model folder with manifest.json, MODEL_CARD.md a
   --steps-per-epoch N     stage-1 steps per epoch (160)
   --batch N               stage-1 clips per step (4)
   --lr X                  stage-1 peak learning rate (0.002)
-  --workers N             stage-1 worker threads: N ≥ 2 trains N model replicas on shares of each
-                          batch (data-parallel, 1.6x the clips per second on 2 cores); 1 = this thread (2)
+  --workers N             worker threads: N ≥ 2 trains N stage-1 model replicas on shares of each
+                          batch (data-parallel, 1.6x the clips per second on 2 cores), computes the
+                          clip descriptors on N inference workers and trains N heads side by side;
+                          1 = everything on this thread (2)
   --width-multiplier A    backbone channel width multiplier (0.5)
   --gsf-blocks N          last backbone blocks with a Gate-Shift-Fuse module (2; 9 = all)
   --temporal-difference on|off  feed the stem each frame's difference to the previous one as well (on)

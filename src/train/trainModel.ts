@@ -65,8 +65,10 @@ export interface TrainOptions {
   readonly batchSize: number;
   readonly learningRate: number;
   /**
-   * Worker threads for stage 1: ≥ 2 trains replicas on shares of each batch (data-parallel,
-   * src/train/replicaPool.ts); 1 trains on the main thread.
+   * Worker threads: ≥ 2 trains stage-1 replicas on shares of each batch (data-parallel,
+   * src/train/replicaPool.ts), computes the descriptors on an inference pool of this many
+   * workers and trains this many heads at once (src/train/headPool.ts); 1 does everything on
+   * the main thread.
    */
   readonly workers: number;
   /** Most validation clips per class scored after each stage-1 epoch. */
