@@ -132,6 +132,9 @@ export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'data' | 'out'> = {
   // 1.6.0: 36 × 160 = 5760 steps (~35 min of stage 1) on 480 videos, where 4320 steps had
   // underfit (last epoch train 64.4% ≈ validation 63.7%): validation 66.7%, and on the selection
   // set GCF top-1 82.0% vs 74.6%, mAP@0.5 0.534 vs 0.456 (model card 1.6.0).
+  // Session 8: 44 epochs (7040 steps) classified better (selection GCF 83.3% vs 82.0%) but
+  // detected worse (mAP@0.5 0.490 vs 0.535, 1.52 vs 0 false alarms/h), within the spread of a
+  // seed-2 rerun of this recipe (GCF 80.0%, mAP@0.5 0.529): 36 stays (model card, "After 1.6.0").
   epochs: 36,
   stepsPerEpoch: 160,
   batchSize: 4,
