@@ -14,6 +14,7 @@
  */
 import { lastValueFrom, tap } from 'rxjs';
 import { createFfmpegSource, type FfmpegSourceOptions } from '../topology/sources/ffmpegSource.ts';
+import { mapBounded } from './mapBounded.ts';
 
 /** Decoding settings: the analysis rate and square frame side the model was trained at. */
 export interface DecodeOptions {
@@ -102,25 +103,9 @@ export async function decodeVideos(
   concurrency = 2,
   onDecoded?: (index: number, video: DecodedVideo) => void,
 ): Promise<DecodedVideo[]> {
-  const out: DecodedVideo[] = new Array<DecodedVideo>(paths.length);
-  const stop = new AbortController();
-  const signal = o.signal ? AbortSignal.any([o.signal, stop.signal]) : stop.signal;
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const lane = async (): Promise<void> => {
-    while (failure === undefined && next < paths.length) {
-      const i = next++;
-      try {
-        const video = await decodeVideo(paths[i] as string, { ...o, signal });
-        out[i] = video;
-        onDecoded?.(i, video);
-      } catch (error) {
-        failure ??= { error };
-        stop.abort(error);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, paths.length)) }, lane));
-  if (failure !== undefined) throw failure.error;
-  return out;
+  return mapBounded(paths, concurrency, async (path, i, stop) => {
+    const video = await decodeVideo(path, { ...o, signal: o.signal ? AbortSignal.any([o.signal, stop]) : stop });
+    onDecoded?.(i, video);
+    return video;
+  });
 }

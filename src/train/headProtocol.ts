@@ -13,5 +13,5 @@ export type ToHeadWorker =
 
 export type FromHeadWorker =
   | { readonly type: 'ready' }
-  | { readonly type: 'done'; readonly id: number; readonly result: HeadTrainingResult; readonly tensors: number }
+  | { readonly type: 'done'; readonly id: number; readonly result: HeadTrainingResult }
   | { readonly type: 'error'; readonly id?: number; readonly message: string; readonly name: string };

@@ -3,7 +3,6 @@
  * the descriptors it was given once at start. See src/train/headPool.ts.
  */
 import { parentPort } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs-core';
 // Registers the heads' custom layer classes for deserialisation.
 import '../model/clipModel.ts';
 import { loadLayersModel, saveLayersModel } from '../model/io.ts';
@@ -46,7 +45,7 @@ async function handle(msg: ToHeadWorker): Promise<void> {
       try {
         const result = await trainHead({ ...msg.options, head, videos: data.videos, windows: data.windows });
         await saveLayersModel(head, msg.outDir);
-        send({ type: 'done', id: msg.id, result, tensors: tf.memory().numTensors });
+        send({ type: 'done', id: msg.id, result });
       } finally {
         head.dispose();
       }

@@ -40,8 +40,9 @@ import { writeModelCard } from './modelCard.ts';
 import { formatDuration, letSignalsIn } from './progress.ts';
 import { ScheduledAdam } from './schedule.ts';
 import { backboneOf, createClipClassifier, trainBackboneStage, type BackboneEpoch, type ClipSet } from './trainBackbone.ts';
-import { trainHeadsOnWorkers, type HeadJob } from './headPool.ts';
-import { hasGate, trainHead, type HeadTrainingOptions, type HeadTrainingResult } from './trainHeads.ts';
+import { trainHeadsOnWorkers, type HeadJob, type HeadJobOptions } from './headPool.ts';
+import { mapBounded } from './mapBounded.ts';
+import { hasGate, trainHead, type HeadTrainingResult } from './trainHeads.ts';
 import { actionTop1, attentionStats, gatherWindows, indexWindows, predictHead, windowRelevance, type AttentionStats, type FeatureVideo } from './windows.ts';
 
 /** Everything `clipwise train` can set. */
@@ -396,42 +397,33 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
     };
   }
   const featureSet = async (videos: readonly LabelledVideo[], tag: string): Promise<FeatureVideo[]> => {
-    const out: FeatureVideo[] = new Array<FeatureVideo>(videos.length);
-    let next = 0;
     let done = 0;
-    // Two videos in flight keep both workers fed across a video's last, partial round of batches.
-    const lane = async (): Promise<void> => {
-      for (let i = next++; i < videos.length; i = next++) {
-        await letSignalsIn();
-        o.signal?.throwIfAborted();
-        const v = videos[i] as LabelledVideo;
-        const file = join(featDir, `${tag}-${i}.bin`);
-        let features: Float32Array | undefined;
-        const count = clipCount(v.decoded.count, timing);
-        if (st.featuresSeconds !== undefined) {
-          try {
-            const b = await readFile(file);
-            features = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-            if (features.length !== count * bbCfg.dim) features = undefined;
-          } catch {
-            features = undefined;
-          }
+    // Two videos in flight on the pool keep both workers fed across a video's last, partial
+    // round of batches; on this thread one at a time.
+    return mapBounded(videos, o.workers > 1 ? 2 : 1, async (v, i) => {
+      await letSignalsIn();
+      o.signal?.throwIfAborted();
+      const file = join(featDir, `${tag}-${i}.bin`);
+      let features: Float32Array | undefined;
+      const count = clipCount(v.decoded.count, timing);
+      if (st.featuresSeconds !== undefined) {
+        try {
+          const b = await readFile(file);
+          features = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+          if (features.length !== count * bbCfg.dim) features = undefined;
+        } catch {
+          features = undefined;
         }
-        if (!features) {
-          features = await embed(v.decoded);
-          await mkdir(featDir, { recursive: true });
-          await writeFile(file, new Uint8Array(features.buffer, features.byteOffset, features.byteLength));
-        }
-        out[i] = { features, count, dim: bbCfg.dim, labels: clipLabels(v.instances, count, timing, 0, bg) };
-        done += 1;
-        if (done % 10 === 0) log(`train: descriptors of ${tag} video ${done}/${videos.length}`);
       }
-    };
-    // allSettled: a failing lane must not leave the other writing files after this throws.
-    const lanes = await Promise.allSettled([lane(), lane()]);
-    const failed = lanes.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    return out;
+      if (!features) {
+        features = await embed(v.decoded);
+        await mkdir(featDir, { recursive: true });
+        await writeFile(file, new Uint8Array(features.buffer, features.byteOffset, features.byteLength));
+      }
+      done += 1;
+      if (done % 10 === 0) log(`train: descriptors of ${tag} video ${done}/${videos.length}`);
+      return { features, count, dim: bbCfg.dim, labels: clipLabels(v.instances, count, timing, 0, bg) };
+    });
   };
   let trainFeatures: FeatureVideo[];
   let valFeatures: FeatureVideo[];
@@ -465,23 +457,24 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
   const heads = new Map<HeadKind, tfl.LayersModel>();
   const valTop1: Partial<Record<HeadKind, number>> = {};
   const attention: Partial<Record<HeadKind, AttentionStats>> = {};
-  // What every head's training shares (the shipped heads and the paper-loss diagnostic below).
-  const headTraining = (kind: HeadKind): Omit<HeadTrainingOptions, 'head' | 'attentionSupervision'> => ({
+  // What every head's training shares (the shipped heads, on a worker or here, and the
+  // paper-loss diagnostic below); the descriptors and windows go with it where it runs.
+  const headOptions = (kind: HeadKind, attentionSupervision: number): HeadJobOptions => ({
     kind,
-    videos: trainFeatures,
-    windows: trainWindows,
     numClasses: K,
     clips: C,
     steps: o.headSteps,
     batchSize: o.headBatchSize,
     learningRate: o.headLearningRate,
     lambda: o.lambda,
+    attentionSupervision,
     backgroundWeight: 2,
     noiseStd: o.headNoise,
     seed: o.seed + HEAD_KINDS.indexOf(kind),
     backgroundIndex: bg,
-    ...(o.signal ? { signal: o.signal } : {}),
   });
+  const trainHere = (kind: HeadKind, head: tfl.LayersModel, attentionSupervision: number): Promise<HeadTrainingResult> =>
+    trainHead({ ...headOptions(kind, attentionSupervision), head, videos: trainFeatures, windows: trainWindows, ...(o.signal ? { signal: o.signal } : {}) });
   const tHeads = performance.now();
   const stage2Before = st.stage2Seconds ?? 0;
   const todo = HEAD_KINDS.filter((k) => st.heads[k] === undefined);
@@ -494,11 +487,7 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
     for (const kind of [...todo].sort((a, b) => mflops(b) - mflops(a))) {
       const initDir = join(ckDir, 'heads-init', kind);
       await saveLayersModel(fresh.heads.get(kind) as tfl.LayersModel, initDir);
-      const { videos, windows, signal, ...options } = headTraining(kind);
-      void videos;
-      void windows;
-      void signal;
-      jobs.push({ initDir, outDir: join(ckDir, 'heads', kind), options: { ...options, attentionSupervision: o.attentionSupervision } });
+      jobs.push({ initDir, outDir: join(ckDir, 'heads', kind), options: headOptions(kind, o.attentionSupervision) });
     }
     log(`train: training ${jobs.length} heads on ${Math.min(o.workers, jobs.length)} worker threads`);
     await trainHeadsOnWorkers({
@@ -523,7 +512,7 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
     } else {
       head = fresh.heads.get(kind) as tfl.LayersModel;
       const t0 = performance.now();
-      const result = await trainHead({ ...headTraining(kind), head, attentionSupervision: o.attentionSupervision });
+      const result = await trainHere(kind, head, o.attentionSupervision);
       await saveLayersModel(head, dir);
       st.heads[kind] = result;
       st.stage2Seconds = (st.stage2Seconds ?? 0) + (performance.now() - t0) / 1000;
@@ -546,7 +535,7 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
   if (o.gateDiagnostic && o.attentionSupervision > 0) {
     const tDiag = performance.now();
     const paper = createHead('gcf', { ...(fresh.manifest.heads['gcf'] as unknown as HeadConfig) });
-    await trainHead({ ...headTraining('gcf'), head: paper, attentionSupervision: 0 });
+    await trainHere('gcf', paper, 0);
     const pred = await predictHead(paper, valX, valWindows.length, C, bbCfg.dim);
     unsupervisedGate = {
       valTop1: actionTop1(pred, valLabels, bg).top1,
