@@ -4,4 +4,7 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../src/cli/main.ts');
+const { exitIfStillRunning } = await import('../src/cli/exitGuard.ts');
 process.exitCode = await main(process.argv.slice(2));
+// Everything the command started is closed; a handle left open must not keep it alive.
+exitIfStillRunning({ code: process.exitCode });

@@ -52,8 +52,11 @@ export interface ClipwiseProcess {
   readyz(): Promise<{ status: number; body: { ready: boolean; reasons: string[] } }>;
   /** Sends a signal (no-op once exited). */
   kill(signal: NodeJS.Signals): void;
-  /** SIGTERM, wait (SIGKILL after `graceMs`), resolve with the exit code. */
-  stop(graceMs?: number): Promise<number | null>;
+  /**
+   * SIGTERM, wait (SIGKILL after `graceMs`), resolve with the exit code, or with the signal's
+   * name when a signal ended it (so `assert.equal(await stop(), 0)` says which one).
+   */
+  stop(graceMs?: number): Promise<number | NodeJS.Signals | null>;
 }
 
 /**
@@ -126,12 +129,14 @@ export function startClipwise(args: readonly string[], options: StartClipwiseOpt
       if (alive()) child.kill(signal);
     },
     async stop(graceMs = 60_000) {
-      if (!alive()) return (await exited).code;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      const { code } = await exited;
-      clearTimeout(timer);
-      return code;
+      if (alive()) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(timer);
+      }
+      const { code, signal } = await exited;
+      return code ?? signal;
     },
   };
   return handle;
