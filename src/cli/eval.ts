@@ -24,6 +24,7 @@ const USAGE = `clipwise eval --data DIR [--model MODEL_DIR] --json FILE [options
   --limit N          evaluate the first N videos only
   --class-threshold X      θ_class for detection (the manifest's calibrated value)
   --attention-threshold X  θ_att for detection (the manifest's calibrated value)
+  --min-event-clips N      fewest clips a reported event spans (the manifest's calibrated value, else 1)
 `;
 
 const HEADS: readonly HeadKind[] = ['gcf', 'fusionOnly', 'attentionOnly', 'atw', 'dense', 'central'];
@@ -54,6 +55,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       limit: { type: 'string' },
       'class-threshold': { type: 'string' },
       'attention-threshold': { type: 'string' },
+      'min-event-clips': { type: 'string' },
     },
     'eval',
   );
@@ -73,6 +75,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
   };
   const classThreshold = threshold('--class-threshold', values['class-threshold']);
   const attentionThreshold = threshold('--attention-threshold', values['attention-threshold']);
+  const minEventClips = values['min-event-clips'] === undefined ? undefined : Number(values['min-event-clips']);
+  if (minEventClips !== undefined && !(Number.isInteger(minEventClips) && minEventClips > 0)) bad('--min-event-clips', 'must be a positive integer');
   const modelDir = values.model ?? 'models/default';
   // A missing model folder is a usage error (exit 2), not a crash halfway through.
   const { loadManifest } = await import('../model/clipModel.ts');
@@ -91,6 +95,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     ...(limit !== undefined ? { limit } : {}),
     ...(classThreshold !== undefined ? { classThreshold } : {}),
     ...(attentionThreshold !== undefined ? { attentionThreshold } : {}),
+    ...(minEventClips !== undefined ? { minEventClips } : {}),
     log: (msg) => process.stderr.write(`${msg}\n`),
   });
   const json = values.json as string;

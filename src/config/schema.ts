@@ -188,6 +188,8 @@ export const configSchema = z
         /** Omitted: the model manifest's calibrated value (else 0.5). */
         attentionThreshold: z.number().min(0).max(1).optional(),
         holdWindows: z.number().int().positive().default(2),
+        /** Fewest clips an event must span to be reported. Omitted: the model manifest's calibrated value (else 1). */
+        minEventClips: z.number().int().positive().optional(),
         emitOpen: z.boolean().default(false),
       })
       .prefault({}),

@@ -104,7 +104,7 @@ export function inferWith(embedder: ClipEmbedder): (clips: readonly Clip[]) => P
  */
 export function evaluationSettings(
   manifest: ModelManifest,
-  overrides: Partial<Pick<AnalysisSettings, 'classThreshold' | 'attentionThreshold' | 'holdWindows'>> = {},
+  overrides: Partial<Pick<AnalysisSettings, 'classThreshold' | 'attentionThreshold' | 'holdWindows' | 'minEventClips'>> = {},
   paced = false,
 ): AnalysisSettings {
   const config = parseConfig({ sources: [{ type: 'file', cameraId: 'eval', path: 'eval.mp4' }] }, 'evaluation defaults');
@@ -121,6 +121,7 @@ export function evaluationSettings(
     classThreshold: overrides.classThreshold ?? manifest.detection?.classThreshold ?? config.detection.classThreshold ?? 0.5,
     attentionThreshold: overrides.attentionThreshold ?? manifest.detection?.attentionThreshold ?? config.detection.attentionThreshold ?? 0.5,
     holdWindows: overrides.holdWindows ?? config.detection.holdWindows,
+    minEventClips: overrides.minEventClips ?? manifest.detection?.minEventClips ?? config.detection.minEventClips ?? 1,
     emitOpen: false,
   };
 }

@@ -57,6 +57,8 @@ export interface EvalOptions {
    */
   readonly classThreshold?: number;
   readonly attentionThreshold?: number;
+  /** Fewest clips a reported event spans (default: the manifest's calibrated value, else 1). */
+  readonly minEventClips?: number;
   readonly log?: (msg: string) => void;
   readonly signal?: AbortSignal;
 }
@@ -74,6 +76,7 @@ export interface EvalResult {
     readonly head: HeadKind;
     readonly classThreshold: number;
     readonly attentionThreshold: number;
+    readonly minEventClips: number;
   };
   readonly data: { readonly dir: string; readonly videos: number; readonly hours: number; readonly instances: number };
   readonly windows: {
@@ -126,6 +129,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalResult> {
     {
       ...(o.classThreshold !== undefined ? { classThreshold: o.classThreshold } : {}),
       ...(o.attentionThreshold !== undefined ? { attentionThreshold: o.attentionThreshold } : {}),
+      ...(o.minEventClips !== undefined ? { minEventClips: o.minEventClips } : {}),
     },
     true,
   );
@@ -221,6 +225,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalResult> {
       head: headKind,
       classThreshold: settings.classThreshold,
       attentionThreshold: settings.attentionThreshold,
+      minEventClips: settings.minEventClips,
     },
     data: { dir: o.data, videos: videos.length, hours, instances: truth.length },
     windows: { count, top1, total: windows.length, attention },

@@ -60,7 +60,8 @@ export function evalReportMarkdown(r: EvalResult, command: string): string {
       : []),
     `### Temporal detection through the streaming topology`,
     '',
-    `Head \`${r.model.head}\`, θ_class = ${r.model.classThreshold}, θ_att = ${r.model.attentionThreshold}; ` +
+    `Head \`${r.model.head}\`, θ_class = ${r.model.classThreshold}, θ_att = ${r.model.attentionThreshold}, ` +
+      `events of at least ${r.model.minEventClips} clip(s); ` +
       `${r.detection.events} events; clips dropped ${r.detection.droppedClips}, windows dropped ${r.detection.droppedWindows}.`,
     '',
     '| mAP@0.3 | mAP@0.5 | mAP@0.7 | false alarms / h | delay p50 (s) | delay p95 (s) |',

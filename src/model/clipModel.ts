@@ -48,7 +48,8 @@ const manifestSchema = z.object({
   heads: z.record(z.string(), z.record(z.string(), z.unknown())),
   defaultHead: headKind,
   detection: z
-    .object({ classThreshold: z.number(), attentionThreshold: z.number() })
+    // minEventClips: calibrated since 1.7.0; older manifests report every event (1).
+    .object({ classThreshold: z.number(), attentionThreshold: z.number(), minEventClips: z.number().int().positive().optional() })
     .optional(),
   trained: z.boolean(),
   notes: z.string().optional(),

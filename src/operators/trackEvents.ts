@@ -18,6 +18,15 @@ export interface TrackEventsOptions {
    * changes its bounds or raises its confidence. Default false (only `closed` events).
    */
   readonly emitOpen?: boolean;
+  /**
+   * Fewest clips an event must span to be reported at all (default 1: every event). A shorter
+   * one is dropped when it closes, and sends no `open` update before it reaches this length.
+   * Why: measured on clipwise models, one-clip events (1.6 s) are almost never an action — the
+   * actor walking in or standing before acting — and were most of the false alarms (see
+   * calibrate.ts, which picks this per model on validation). At most the window length C, so an
+   * event not yet reported still starts inside the newest window (the watermark relies on that).
+   */
+  readonly minClips?: number;
   /** Clock for `emittedAt`, epoch ms. Default Date.now. */
   readonly now?: () => number;
   /** Updated live: `buffered` = open events, `keys` = cameras. */
@@ -39,6 +48,16 @@ interface OpenEvent {
   best: Detection;
   misses: number;
   nearGap: boolean;
+  /** startSeq of the clips it spans, collected only until there are minClips of them. */
+  readonly clipSeqs: Set<number>;
+}
+
+/** Adds the clips of d's run to e's span count (stops once `minClips` are known). */
+function countClips(e: OpenEvent, d: Detection, minClips: number): void {
+  for (const c of d.windowClips) {
+    if (e.clipSeqs.size >= minClips) return;
+    if (c.startSeq >= d.startClip.startSeq && c.startSeq <= d.endClip.startSeq) e.clipSeqs.add(c.startSeq);
+  }
 }
 
 interface CameraTrack {
@@ -128,6 +147,7 @@ function joins(event: OpenEvent, d: Detection): boolean {
 export function trackEvents(options: TrackEventsOptions): OperatorFunction<WindowDetections, ActionEvent> {
   const holdWindows = checkInteger('trackEvents.holdWindows', options.holdWindows ?? 2, 1);
   const emitOpen = options.emitOpen ?? false;
+  const minClips = checkInteger('trackEvents.minClips', options.minClips ?? 1, 1);
   const now = options.now ?? Date.now;
   const model = { name: options.model.name, version: options.model.version, head: options.model.head };
   const { stats } = options;
@@ -163,11 +183,15 @@ export function trackEvents(options: TrackEventsOptions): OperatorFunction<Windo
         subscriber.next(event);
       };
 
+      const reportable = (e: OpenEvent): boolean => e.clipSeqs.size >= minClips;
+
       const close = (cameraId: string, track: CameraTrack, e: OpenEvent): void => {
         track.open.delete(e.classIndex);
+        // A dropped short event still counts as closed: a window re-reading its clips opens nothing.
         track.closed.set(e.classIndex, { start: e.start, end: e.end });
         openCount--;
-        emit(toEvent(cameraId, e, 'closed'));
+        if (reportable(e)) emit(toEvent(cameraId, e, 'closed'));
+        else if (stats) stats.dropped++;
       };
 
       const closeAll = (cameraId: string, track: CameraTrack, nearGap: boolean): void => {
@@ -219,7 +243,11 @@ export function trackEvents(options: TrackEventsOptions): OperatorFunction<Windo
               e.nearGap = true;
               changed = true;
             }
-            if (changed && emitOpen) emit(toEvent(cameraId, e, 'open'));
+            const wasReportable = reportable(e);
+            countClips(e, d, minClips);
+            // The first update of an event that just reached minClips is sent even if this
+            // detection changed nothing else: subscribers then see it open.
+            if ((changed || !wasReportable) && reportable(e) && emitOpen) emit(toEvent(cameraId, e, 'open'));
             continue;
           }
           if (e !== undefined) close(cameraId, track, e);
@@ -233,10 +261,12 @@ export function trackEvents(options: TrackEventsOptions): OperatorFunction<Windo
             best: d,
             misses: 0,
             nearGap: atGap,
+            clipSeqs: new Set(),
           };
+          countClips(opened, d, minClips);
           track.open.set(d.classIndex, opened);
           openCount++;
-          if (emitOpen) emit(toEvent(cameraId, opened, 'open'));
+          if (emitOpen && reportable(opened)) emit(toEvent(cameraId, opened, 'open'));
         }
         const idle = [...track.open.values()].filter((e) => !seen.has(e.classIndex)).sort((a, b) => a.classIndex - b.classIndex);
         for (const e of idle) {

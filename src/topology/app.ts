@@ -230,6 +230,7 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
           classThreshold: config.detection.classThreshold ?? manifest.detection?.classThreshold ?? 0.5,
           attentionThreshold: config.detection.attentionThreshold ?? manifest.detection?.attentionThreshold ?? 0.5,
           holdWindows: config.detection.holdWindows,
+          minEventClips: config.detection.minEventClips ?? manifest.detection?.minEventClips ?? 1,
           // With Kafka, open updates feed the watermark tracker and are filtered below.
           emitOpen: config.detection.emitOpen || tracker !== undefined,
           ...(tracker ? { align: 'sequence' as const, minClips: manifest.window.clips } : {}),

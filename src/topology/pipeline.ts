@@ -12,6 +12,7 @@ import type { HeadKind } from '../model/heads.ts';
 import { HEAD_CLIP_WEIGHTS } from '../model/heads.ts';
 import type { ModelManifest, HeadResult } from '../model/clipModel.ts';
 import { adaptFrameRate } from '../operators/adaptFrameRate.ts';
+import { checkInteger } from '../operators/checkOptions.ts';
 import { createRateGovernor, type RateGovernor } from '../operators/rateGovernor.ts';
 import {
   batchClips,
@@ -44,6 +45,8 @@ export interface AnalysisSettings {
   readonly classThreshold: number;
   readonly attentionThreshold: number;
   readonly holdWindows: number;
+  /** Fewest clips an event must span to be reported (trackEvents' minClips; at most C). */
+  readonly minEventClips: number;
   readonly emitOpen: boolean;
   /** Clip alignment (see slidingClips); Kafka sources use 'sequence' so replays rebuild the same clips. */
   readonly align?: 'segment' | 'sequence';
@@ -197,6 +200,8 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
   const now = deps.now ?? Date.now;
   const T = manifest.clip.frames;
   const C = manifest.window.clips;
+  // An event not yet long enough to report must still start inside the newest window (watermark.ts).
+  checkInteger('detection.minEventClips', s.minEventClips, 1, C);
   const arrivals = new Map<string, Float64Array>();
   const prof = deps.profile;
   const staged = <A, B>(name: string, op: OperatorFunction<A, B>): OperatorFunction<A, B> => (prof ? prof.stage(name, op) : op);
@@ -362,6 +367,7 @@ export function analyse(deps: AnalysisDeps): OperatorFunction<Frame, ActionEvent
         trackEvents({
           model: { name: manifest.name, version: manifest.version, head: deps.headKind },
           holdWindows: s.holdWindows,
+          minClips: s.minEventClips,
           emitOpen: s.emitOpen,
           stats: stats.events,
           ...forgetAt('events'),

@@ -131,7 +131,8 @@ export async function writeModelCard(
     '',
     `Recommended detection thresholds (manifest \`detection\`), chosen on validation through the streaming operators ` +
       `(the best mAP@0.5 within ${info.options.falseAlarmBudget ?? DEFAULT_FALSE_ALARM_BUDGET} false alarms per hour; the whole grid is in training.json): ` +
-      `θ_class = ${s.calibration.best.classThreshold}, θ_att = ${s.calibration.best.attentionThreshold} ` +
+      `θ_class = ${s.calibration.best.classThreshold}, θ_att = ${s.calibration.best.attentionThreshold}, ` +
+      `events of at least ${s.calibration.best.minEventClips ?? 1} clip(s) ` +
       `(validation mAP@0.3/0.5/0.7 = ${num(s.calibration.best.mAP30)} / ${num(s.calibration.best.mAP50)} / ${num(s.calibration.best.mAP70)}, ` +
       `${num(s.calibration.best.falseAlarmsPerHour, 2)} false alarms per hour).`,
     '',

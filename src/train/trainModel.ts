@@ -589,14 +589,19 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
         };
   const calSeconds = (performance.now() - tCal) / 1000;
   log(
-    `train: thresholds on validation: class ${calibration.best.classThreshold}, attention ${calibration.best.attentionThreshold} → ` +
+    `train: thresholds on validation: class ${calibration.best.classThreshold}, attention ${calibration.best.attentionThreshold}, ` +
+      `events ≥ ${calibration.best.minEventClips ?? 1} clip(s) → ` +
       `mAP@0.5 ${calibration.best.mAP50.toFixed(3)}, false alarms ${calibration.best.falseAlarmsPerHour.toFixed(2)}/h (${formatDuration(calSeconds)})`,
   );
 
   const manifest: ModelManifest = {
     ...model.manifest,
     trained: true,
-    detection: { classThreshold: calibration.best.classThreshold, attentionThreshold: calibration.best.attentionThreshold },
+    detection: {
+      classThreshold: calibration.best.classThreshold,
+      attentionThreshold: calibration.best.attentionThreshold,
+      minEventClips: calibration.best.minEventClips ?? 1,
+    },
     notes:
       `Trained by clipwise train on ${o.data} (${split.train.length} training / ${split.val.length} validation videos, seed ${o.seed}); ` +
       `detection thresholds calibrated on the validation videos. See MODEL_CARD.md.`,

@@ -102,6 +102,46 @@ test('marble: unsubscribing early tears down without flushing open events', () =
   });
 });
 
+test('marble: minClips 2 drops a one-clip event when it closes and reports a two-clip one', () => {
+  const ts = new TestScheduler((a, b) => assert.deepEqual(a, b));
+  const stats = createOperatorStats();
+  ts.run(({ cold, expectObservable }) => {
+    const values = {
+      a: wd('x', 0, [{ k: 1, run: [2, 2] }]), // wave: clip 8 only
+      b: wd('x', 4, [{ k: 1, run: [1, 1] }]), // clip 8 again: still one clip
+      c: wd('x', 8, [{ k: 2, run: [1, 2] }]), // fall: clips 12, 16
+      d: wd('x', 12, []), // wave closes (hold 2): one clip, dropped
+      e: wd('x', 16, []), // fall closes: two clips, reported
+    };
+    const events = cold('abcde|', values).pipe(trackEvents({ model, minClips: 2, stats }), map(summary));
+    expectObservable(events).toBe('----x|', { x: 'closed:x:fall:12-16' });
+    // Without the minimum, the same input reports both.
+    const all = cold('abcde|', values).pipe(trackEvents({ model }), map(summary));
+    expectObservable(all).toBe('---wx|', { w: 'closed:x:wave:8-8', x: 'closed:x:fall:12-16' });
+  });
+  assert.equal(stats.dropped, 1);
+});
+
+test('minClips: an event growing clip by clip is reported once it is long enough, open updates only from then', async () => {
+  const events = await track(
+    [
+      wd('x', 0, [{ k: 1, run: [1, 1] }]), // clip 4: not yet reportable, no open update
+      wd('x', 4, [{ k: 1, run: [1, 1] }]), // clip 8 joins: two clips, first open update
+      wd('x', 8, [{ k: 1, run: [1, 2] }]), // clips 12, 16: grows
+    ],
+    { emitOpen: true, minClips: 2 },
+  );
+  assert.deepEqual(events.map(summary), ['open:x:wave:4-8', 'open:x:wave:4-16', 'closed:x:wave:4-16']);
+  // The id is still the first detection's start, as without a minimum.
+  assert.equal(events[0]?.id, eventId('x', 1, 4));
+  // A window seeing a dropped event's clip again opens nothing (it counts as closed).
+  const again = await track([wd('x', 0, [{ k: 1, run: [1, 1] }]), wd('x', 20, []), wd('x', 24, []), wd('x', 0, [{ k: 1, run: [1, 1] }])], {
+    emitOpen: true,
+    minClips: 2,
+  });
+  assert.deepEqual(again.map(summary), []);
+});
+
 test('a detection that neither overlaps nor touches closes the open event and opens a new one', async () => {
   const events = await track(
     [wd('x', 0, [{ k: 1, run: [0, 0] }]), wd('x', 40, [{ k: 1, run: [1, 1] }]), wd('x', 44, [{ k: 1, run: [0, 0] }])],
@@ -247,4 +287,6 @@ test('event bounds follow the attention runs read by detectActions over sliding 
 
 test('bad options fail with a ConfigError', () => {
   assert.throws(() => trackEvents({ model, holdWindows: 0 }), ConfigError);
+  assert.throws(() => trackEvents({ model, minClips: 0 }), ConfigError);
+  assert.throws(() => trackEvents({ model, minClips: 1.5 }), ConfigError);
 });

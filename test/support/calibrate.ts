@@ -80,6 +80,7 @@ export async function calibrateClassThreshold(options: CalibrateOptions): Promis
         classThreshold,
         attentionThreshold: options.attentionThreshold ?? 0,
         holdWindows: options.holdWindows ?? 2,
+        minEventClips: manifest.detection?.minEventClips ?? 1,
         emitOpen: false,
         align: 'sequence',
       };

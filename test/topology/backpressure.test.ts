@@ -48,6 +48,7 @@ test('when inference is slower than input, clips are dropped and counted, queues
           classThreshold: 0.5,
           attentionThreshold: 0.5,
           holdWindows: 1,
+          minEventClips: 1,
           emitOpen: false,
           // Drop-only: this test counts every clip of full-rate cameras (degradation: pipelineDegrade.test.ts).
           degrade: false,

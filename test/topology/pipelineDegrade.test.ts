@@ -63,6 +63,7 @@ test('overload lowers the lagging cameras’ analysis rate before any clip is dr
           classThreshold: 0.5,
           attentionThreshold: 0.5,
           holdWindows: 1,
+          minEventClips: 1,
           emitOpen: false,
           degrade: { maxFactor: 4, cooldownMs: 300, recoverMs: 60_000 },
         },

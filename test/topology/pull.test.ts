@@ -35,6 +35,7 @@ const settings: AnalysisSettings = {
   classThreshold: 0.5,
   attentionThreshold: 0.5,
   holdWindows: 1,
+  minEventClips: 1,
   emitOpen: false,
   degrade: false,
 };

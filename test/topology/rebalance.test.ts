@@ -28,6 +28,7 @@ const settings: AnalysisSettings = {
   classThreshold: 0.5,
   attentionThreshold: 0.5,
   holdWindows: 1,
+  minEventClips: 1,
   emitOpen: true,
   align: 'sequence',
 };

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { HeadResult, ModelManifest } from '../../src/model/clipModel.ts';
-import { bestPoint, replayEvents, scoreEvents, type CalibrationPoint, type ReplayVideo } from '../../src/train/calibrate.ts';
+import { bestPoint, calibrateThresholds, replayEvents, scoreEvents, type CalibrationPoint, type ReplayVideo } from '../../src/train/calibrate.ts';
 import { fakeManifest } from '../support/manifest.ts';
 
 // A 3-class model shape (background, a, b) with T = S = 8 frames at 5 fps (1.6 s clips), C = 10.
@@ -47,6 +47,40 @@ test('replayEvents replays with the holdWindows it is given: a 2-window gap spli
   assert.equal(hold3.events[0]?.start, 0);
   assert.equal(hold3.events[0]?.end, 11 * 1.6);
   assert.equal(hold3.dropped.windows + hold3.dropped.clips, 0);
+});
+
+test('the minimum event length is calibrated too: a one-clip false alarm is dropped at 2 clips, the four-clip action kept', async () => {
+  // 'a' with attention on the newest clip only, in the windows ending at clips 5..8 (one event
+  // of four clips, the instance) and 20 (one clip, nothing there).
+  const on = new Set([5, 6, 7, 8, 20]);
+  const runHead = async (windows: readonly Float32Array[]): Promise<HeadResult[]> =>
+    windows.map((w) => {
+      let newest = 0;
+      for (let c = 0; c < 10; c++) newest = Math.max(newest, (w[c * D] as number) - 1);
+      const weights = Float32Array.from({ length: 10 }, (_, c) => ((w[c * D] as number) - 1 === newest ? 1 : 0));
+      return { probs: Float32Array.from(on.has(newest) ? [0.05, 0.9, 0.05] : [0.9, 0.05, 0.05]), weights };
+    });
+  const labelled: ReplayVideo = { ...video, instances: [{ class: 'a', classIndex: 1, start: 5 * 1.6, end: 9 * 1.6 }] };
+  const o = { manifest, headKind: 'gcf' as const, head, videos: [labelled], runHead };
+  const one = await replayEvents(o, 0.5, 0.5, runHead, 1);
+  const two = await replayEvents(o, 0.5, 0.5, runHead, 2);
+  assert.deepEqual(
+    one.events.map((e) => [e.start, e.end]),
+    [
+      [5 * 1.6, 9 * 1.6],
+      [20 * 1.6, 21 * 1.6],
+    ],
+  );
+  assert.deepEqual(two.events, one.events.slice(0, 1));
+  const cal = await calibrateThresholds({ ...o, classThresholds: [0.5], attentionThresholds: [0.5] });
+  assert.deepEqual(
+    cal.grid.map((p) => [p.minEventClips, p.events, p.falseAlarmsPerHour > 0]),
+    [
+      [1, 2, true],
+      [2, 1, false],
+    ],
+  );
+  assert.equal(cal.best.minEventClips, 2);
 });
 
 test('scoreEvents scores events as calibration does: mAP at 0.3/0.5/0.7 and false alarms per hour', () => {
