@@ -48,7 +48,7 @@ const manifestSchema = z.object({
   heads: z.record(z.string(), z.record(z.string(), z.unknown())),
   defaultHead: headKind,
   detection: z
-    // minEventClips: calibrated since 1.7.0; older manifests report every event (1).
+    // minEventClips: written by clipwise train since session 9; manifests without it (1.6.0 and older) report every event (1).
     .object({ classThreshold: z.number(), attentionThreshold: z.number(), minEventClips: z.number().int().positive().optional() })
     .optional(),
   trained: z.boolean(),

@@ -46,7 +46,7 @@ export interface ReplayVideo {
 export interface CalibrationPoint {
   readonly classThreshold: number;
   readonly attentionThreshold: number;
-  /** Fewest clips a reported event spans (trackEvents' minClips); 1 in grids from before 1.7.0. */
+  /** Fewest clips a reported event spans (trackEvents' minClips); absent (= 1) in grids written before session 9. */
   readonly minEventClips?: number;
   readonly mAP30: number;
   readonly mAP50: number;
