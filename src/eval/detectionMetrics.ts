@@ -261,6 +261,18 @@ export interface DetectionErrors {
   /** Median (s) of event start − instance start and event end − instance end over those pairs. */
   readonly startOffsetP50: number;
   readonly endOffsetP50: number;
+  /**
+   * Events by how many clips they span (only when the clip timing is given), with how many are
+   * true positives at α and how many false alarms (overlapping no instance at all, as in
+   * {@link falseAlarms}): says whether short events are worth reporting (trackEvents' minClips).
+   */
+  readonly byClips?: readonly { readonly clips: number; readonly events: number; readonly truePositive: number; readonly falseAlarms: number }[];
+}
+
+/** Clip timing of the events, for {@link DetectionErrors.byClips}: a clip lasts `seconds`, clips start every `strideSeconds`. */
+export interface EventClipTiming {
+  readonly seconds: number;
+  readonly strideSeconds: number;
 }
 
 /**
@@ -279,7 +291,13 @@ export interface DetectionErrors {
  * detectionErrors([{ video: 'a', classIndex: 1, start: 0, end: 20, confidence: 1 }],
  *   [{ video: 'a', classIndex: 1, start: 8, end: 12 }]).counts.localization; // 1 (tIoU 0.2)
  */
-export function detectionErrors(events: readonly DetectedEvent[], truth: readonly GroundTruth[], threshold = 0.5): DetectionErrors {
+export function detectionErrors(
+  events: readonly DetectedEvent[],
+  truth: readonly GroundTruth[],
+  threshold = 0.5,
+  clip?: EventClipTiming,
+): DetectionErrors {
+  const truePositives = new Set<DetectedEvent>();
   const counts = Object.fromEntries(DETECTION_OUTCOMES.map((k) => [k, 0])) as Record<DetectionOutcome, number>;
   const best = (e: DetectedEvent, same: boolean): { iou: number; g: GroundTruth | undefined } => {
     let out: { iou: number; g: GroundTruth | undefined } = { iou: 0, g: undefined };
@@ -305,8 +323,10 @@ export function detectionErrors(events: readonly DetectedEvent[], truth: readonl
         startOffsets.push(e.start - same.g.start);
         endOffsets.push(e.end - same.g.end);
       }
-      if ((matches[i] as number) >= 0) counts.truePositive++;
-      else if (same.iou >= threshold) counts.duplicate++;
+      if ((matches[i] as number) >= 0) {
+        counts.truePositive++;
+        truePositives.add(e);
+      } else if (same.iou >= threshold) counts.duplicate++;
       else if (same.iou >= 0.1) counts.localization++;
       else {
         const other = best(e, false).iou;
@@ -317,6 +337,19 @@ export function detectionErrors(events: readonly DetectedEvent[], truth: readonl
     });
   }
   const missed = truth.filter((g) => !events.some((e) => e.video === g.video && e.classIndex === g.classIndex && tIoU(e, g) >= 0.1)).length;
+  let byClips: { clips: number; events: number; truePositive: number; falseAlarms: number }[] | undefined;
+  if (clip) {
+    const rows = new Map<number, { clips: number; events: number; truePositive: number; falseAlarms: number }>();
+    for (const e of events) {
+      const clips = Math.max(1, Math.round((e.end - e.start - clip.seconds) / clip.strideSeconds) + 1);
+      const row = rows.get(clips) ?? { clips, events: 0, truePositive: 0, falseAlarms: 0 };
+      row.events++;
+      if (truePositives.has(e)) row.truePositive++;
+      if (!truth.some((g) => g.video === e.video && Math.min(e.end, g.end) - Math.max(e.start, g.start) > 0)) row.falseAlarms++;
+      rows.set(clips, row);
+    }
+    byClips = [...rows.values()].sort((a, b) => a.clips - b.clips);
+  }
   return {
     threshold,
     counts,
@@ -325,5 +358,6 @@ export function detectionErrors(events: readonly DetectedEvent[], truth: readonl
     lengthRatioP50: percentile(ratios, 50),
     startOffsetP50: percentile(startOffsets, 50),
     endOffsetP50: percentile(endOffsets, 50),
+    ...(byClips ? { byClips } : {}),
   };
 }

@@ -238,7 +238,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalResult> {
       actionFreeHours: fa.hours,
       delaySeconds: { p50: percentile(delays, 50), p95: percentile(delays, 95), count: delays.length, matchTIoU: DELAY_TIOU },
       events: events.length,
-      errors: detectionErrors(events, truth, 0.5),
+      errors: detectionErrors(events, truth, 0.5, { seconds: manifest.clip.frames / manifest.clip.fps, strideSeconds: settings.stride / manifest.clip.fps }),
       droppedClips: dropped.clips,
       droppedFrames: dropped.frames,
       droppedWindows: dropped.windows,

@@ -97,5 +97,13 @@ function errorLines(r: EvalResult): string[] {
       `overlaps them by 0.1). Events of the right class that overlap their instance: median length ${f(e.lengthRatioP50, 2)}× the instance's, ` +
       `start ${f(e.startOffsetP50, 1)} s and end ${f(e.endOffsetP50, 1)} s from the instance's (median).`,
     '',
+    ...(e.byClips && e.byClips.length > 0
+      ? [
+          `Events by length (clips: events, true positives at α, false alarms): ` +
+            e.byClips.map((b) => `${b.clips}: ${b.events}, ${b.truePositive}, ${b.falseAlarms}`).join('; ') +
+            '.',
+          '',
+        ]
+      : []),
   ];
 }

@@ -137,4 +137,28 @@ test('detectionErrors sorts every event into one DETAD kind and counts missed in
   close(long.endOffsetP50, 5);
   assert.equal(long.counts.localization, 1);
   assert.ok(Number.isNaN(detectionErrors([], truth).lengthRatioP50));
+  // Without the clip timing there is no length table.
+  assert.equal(r.byClips, undefined);
+});
+
+test('detectionErrors byClips: events by the clips they span, with true positives and false alarms per length', () => {
+  // 1.6 s clips every 1.6 s: 1.6 s = 1 clip, 3.2 s = 2, 4.8 s = 3.
+  const timing = { seconds: 1.6, strideSeconds: 1.6 };
+  const truth = [gt('a', 1, 10, 14.8), gt('a', 2, 30, 33.2)];
+  const events = [
+    det('a', 1, 9.6, 14.4, 0.9), // 3 clips, tIoU 4.4/5.2: true positive
+    det('a', 1, 8, 9.6, 0.8), // 1 clip just before the instance: false alarm
+    det('a', 2, 32.4, 34, 0.7), // 1 clip over the class-2 instance's end, tIoU 0.2: localization, not a false alarm
+    det('a', 2, 30, 33.2, 0.6), // 2 clips, exact: true positive
+    det('a', 1, 50, 53.2, 0.5), // 2 clips on nothing: false alarm
+  ];
+  const r = detectionErrors(events, truth, 0.5, timing);
+  assert.deepEqual(r.byClips, [
+    { clips: 1, events: 2, truePositive: 0, falseAlarms: 1 },
+    { clips: 2, events: 2, truePositive: 1, falseAlarms: 1 },
+    { clips: 3, events: 1, truePositive: 1, falseAlarms: 0 },
+  ]);
+  // Overlapping clips (stride half a clip): 1.6 + 0.8 = 2.4 s is two clips.
+  const half = detectionErrors([det('a', 1, 10, 12.4, 0.9)], truth, 0.5, { seconds: 1.6, strideSeconds: 0.8 });
+  assert.equal(half.byClips?.[0]?.clips, 2);
 });
