@@ -11,16 +11,13 @@
  * process.exitCode = await main(argv);
  * exitIfStillRunning({ code: process.exitCode });
  */
-import { createLogger, type Logger } from '../logger.ts';
+import { createLogger } from '../logger.ts';
 
 export interface ExitGuardOptions {
   /** The command's exit code, used if the guard has to exit. */
   readonly code: number;
   /** How long a finished process may take to drain on its own (default 10 s). */
   readonly graceMs?: number;
-  readonly logger?: Logger;
-  /** Injected for tests; default `process.exit`. */
-  readonly exit?: (code: number) => void;
 }
 
 /** Default grace: longer than any close path takes when nothing leaks (kafkajs disconnects in < 1 s). */
@@ -28,23 +25,20 @@ export const EXIT_GRACE_MS = 10_000;
 
 /**
  * Arms an unreferenced timer: it never keeps the process alive itself, so a process that
- * drains exits as before and the timer never fires.
- *
- * @returns the timer (cleared by tests)
+ * drains exits as before and the timer never fires. Tested in child processes
+ * (test/cli/exitGuard.test.ts), so it calls `process.exit` itself.
  */
-export function exitIfStillRunning(opts: ExitGuardOptions): NodeJS.Timeout {
+export function exitIfStillRunning(opts: ExitGuardOptions): void {
   const graceMs = opts.graceMs ?? EXIT_GRACE_MS;
   const timer = setTimeout(() => {
-    const logger = opts.logger ?? createLogger();
     // What keeps the loop alive, by type (e.g. TCPSocketWrap, Timeout): the lead for the leak.
     const held = process.getActiveResourcesInfo();
     const counts = new Map<string, number>();
     for (const r of held) counts.set(r, (counts.get(r) ?? 0) + 1);
-    logger.warn(`still running ${(graceMs / 1000).toFixed(1)} s after finishing; exiting with code ${opts.code}`, {
+    createLogger().warn(`still running ${(graceMs / 1000).toFixed(1)} s after finishing; exiting with code ${opts.code}`, {
       heldBy: Object.fromEntries(counts),
     });
-    (opts.exit ?? process.exit)(opts.code);
+    process.exit(opts.code);
   }, graceMs);
   timer.unref();
-  return timer;
 }

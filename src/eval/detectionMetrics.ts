@@ -176,6 +176,11 @@ export interface FalseAlarms {
   readonly perHour: number;
 }
 
+/** An event overlapping no instance of its video at all, of any class: a false alarm. */
+function isFalseAlarm(e: DetectedEvent, truth: readonly GroundTruth[]): boolean {
+  return !truth.some((g) => g.video === e.video && Math.min(e.end, g.end) - Math.max(e.start, g.start) > 0);
+}
+
 /**
  * Count false alarms: events that overlap no ground-truth instance (any class) of their video.
  *
@@ -188,11 +193,7 @@ export function falseAlarms(
   truth: readonly GroundTruth[],
   durations: ReadonlyMap<string, number>,
 ): FalseAlarms {
-  let count = 0;
-  for (const e of events) {
-    const hit = truth.some((g) => g.video === e.video && Math.min(e.end, g.end) - Math.max(e.start, g.start) > 0);
-    if (!hit) count++;
-  }
+  const count = events.filter((e) => isFalseAlarm(e, truth)).length;
   let seconds = 0;
   for (const [video, duration] of durations) {
     seconds += duration - unionSeconds(truth.filter((g) => g.video === video), duration);
@@ -345,7 +346,7 @@ export function detectionErrors(
       const row = rows.get(clips) ?? { clips, events: 0, truePositive: 0, falseAlarms: 0 };
       row.events++;
       if (truePositives.has(e)) row.truePositive++;
-      if (!truth.some((g) => g.video === e.video && Math.min(e.end, g.end) - Math.max(e.start, g.start) > 0)) row.falseAlarms++;
+      if (isFalseAlarm(e, truth)) row.falseAlarms++;
       rows.set(clips, row);
     }
     byClips = [...rows.values()].sort((a, b) => a.clips - b.clips);
