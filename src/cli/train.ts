@@ -21,6 +21,8 @@ validation videos, and writes a model folder with manifest.json, MODEL_CARD.md a
   --steps-per-epoch N     stage-1 steps per epoch (160)
   --batch N               stage-1 clips per step (4)
   --lr X                  stage-1 peak learning rate (0.002)
+  --near-negatives X      share (0–1) of stage-1 background clips drawn from the 3 s before and
+                          after each instance: the actor approaching and leaving (0 = uniform)
   --workers N             worker threads: N ≥ 2 trains N stage-1 model replicas on shares of each
                           batch (data-parallel, 1.6x the clips per second on 2 cores), computes the
                           clip descriptors on N inference workers and trains N heads side by side;
@@ -74,6 +76,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       'steps-per-epoch': { type: 'string' },
       batch: { type: 'string' },
       lr: { type: 'string' },
+      'near-negatives': { type: 'string' },
       workers: { type: 'string' },
       'width-multiplier': { type: 'string' },
       'gsf-blocks': { type: 'string' },
@@ -104,6 +107,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
     if (n < 0) throw new ConfigError(`--${name} must be ≥ 0, got ${v}`, [{ path: `--${name}`, message: 'negative' }]);
     return n;
   };
+  const shareFlag = (v: string | undefined, name: string, fallback: number): number => {
+    const n = numberFlag(v, name, fallback);
+    if (!(n >= 0 && n <= 1)) throw new ConfigError(`--${name} must be between 0 and 1, got ${v}`, [{ path: `--${name}`, message: 'not a share' }]);
+    return n;
+  };
   const abort = new AbortController();
   const onSignal = (): void => abort.abort(new Error('interrupted: resume with --resume'));
   process.once('SIGINT', onSignal);
@@ -118,6 +126,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       stepsPerEpoch: positiveInt(values['steps-per-epoch'], 'steps-per-epoch', base.stepsPerEpoch),
       batchSize: positiveInt(values.batch, 'batch', base.batchSize),
       learningRate: nonNegative(values.lr, 'lr', base.learningRate),
+      nearActionNegatives: shareFlag(values['near-negatives'], 'near-negatives', base.nearActionNegatives),
       workers: positiveInt(values.workers, 'workers', base.workers),
       backbone: {
         ...base.backbone,

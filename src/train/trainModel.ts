@@ -31,7 +31,7 @@ import { createInferencePool } from '../topology/inference/pool.ts';
 import { registerWasmTrainingKernels } from '../model/wasmTrainingKernels.ts';
 import { calibrateThresholds, type CalibrationPoint, type ReplayVideo } from './calibrate.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
-import { clipsAt, createClipSampler, type LabelledVideo } from './clipSampler.ts';
+import { clipsAt, createClipSampler, NEAR_ACTION_SECONDS, type LabelledVideo } from './clipSampler.ts';
 import { loadDataset, splitByVideo, type DatasetVideo } from './dataset.ts';
 import { decodeVideos, type DecodedVideo } from './decode.ts';
 import { videoFeatures, videoFeaturesOnPool } from './features.ts';
@@ -65,6 +65,11 @@ export interface TrainOptions {
   readonly stepsPerEpoch: number;
   readonly batchSize: number;
   readonly learningRate: number;
+  /**
+   * Share of stage-1 background draws taken from the clips just before or after an instance
+   * (the actor's approach and departure; clipSampler.ts `nearActionShare`). 0 = uniform.
+   */
+  readonly nearActionNegatives: number;
   /**
    * Worker threads: ≥ 2 trains stage-1 replicas on shares of each batch (data-parallel,
    * src/train/replicaPool.ts), computes the descriptors on an inference pool of this many
@@ -141,6 +146,9 @@ export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'data' | 'out'> = {
   batchSize: 4,
   workers: 2,
   learningRate: 2e-3,
+  // 1.6.0 drew background clips uniformly; hard negatives from the approach are measured in the
+  // model card ("After 1.6.0", session 10).
+  nearActionNegatives: 0,
   valClipsPerClass: 24,
   headSteps: 4000,
   headBatchSize: 32,
@@ -311,8 +319,11 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
   log(`train: decoded ${trainDecoded.length + valDecoded.length} videos at ${o.fps} fps, ${bbCfg.size}x${bbCfg.size} in ${formatDuration(decodeSeconds)}`);
 
   // ---- Stage 1: backbone + temporary clip classifier.
-  const sampler = createClipSampler(trainDecoded, timing, K, { backgroundIndex: bg });
+  const sampler = createClipSampler(trainDecoded, timing, K, { backgroundIndex: bg, nearActionShare: o.nearActionNegatives });
   log(`train: training clips per class (any start frame): ${sampler.counts.map((n, k) => `${dataset.classes[k]} ${n}`).join(', ')}`);
+  if (o.nearActionNegatives > 0) {
+    log(`train: ${sampler.nearAction} background clips within ${NEAR_ACTION_SECONDS} s of an instance give ${Math.round(o.nearActionNegatives * 100)}% of the background draws`);
+  }
   const valClips = validationClips(valDecoded, timing, K, o.valClipsPerClass, bg, bbCfg.size);
   const fresh = createClipwiseModel({
     name: o.name,

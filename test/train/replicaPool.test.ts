@@ -206,6 +206,7 @@ test('trainBackboneStage with 2 workers trains, validates and checkpoints from t
   const opt = new ScheduledAdam(3e-3);
   const sampler: ClipSampler = {
     counts: [10, 10, 10],
+    nearAction: 0,
     classes: [0, 1, 2],
     batch: (rng, n) => batchOf(n, Math.floor(rng.range(0, 1e6))),
   };
