@@ -23,7 +23,7 @@ import { Registry } from 'prom-client';
 import { lastValueFrom, range, map, tap, toArray, type Observable } from 'rxjs';
 import { parseConfig } from '../config/load.ts';
 import { createMetrics } from '../metrics/metrics.ts';
-import type { ClipEmbedder, HeadResult, ModelManifest } from '../model/clipModel.ts';
+import { resolveDetection, type ClipEmbedder, type HeadResult, type ModelManifest } from '../model/clipModel.ts';
 import type { HeadKind } from '../model/heads.ts';
 import { analyse, createPipelineStats, type AnalysisSettings } from '../topology/pipeline.ts';
 import type { PullControl } from '../topology/pullControl.ts';
@@ -118,10 +118,8 @@ export function evaluationSettings(
     // Paced cameras' windows are never dropped; a replay's would be while the head is slow.
     ...(paced ? {} : { maxQueuedWindows: 1_000_000 }),
     inferConcurrency: 1,
-    classThreshold: overrides.classThreshold ?? manifest.detection?.classThreshold ?? config.detection.classThreshold ?? 0.5,
-    attentionThreshold: overrides.attentionThreshold ?? manifest.detection?.attentionThreshold ?? config.detection.attentionThreshold ?? 0.5,
+    ...resolveDetection(overrides, manifest.detection, config.detection),
     holdWindows: overrides.holdWindows ?? config.detection.holdWindows,
-    minEventClips: overrides.minEventClips ?? manifest.detection?.minEventClips ?? config.detection.minEventClips ?? 1,
     emitOpen: false,
   };
 }

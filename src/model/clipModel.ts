@@ -55,6 +55,37 @@ const manifestSchema = z.object({
   notes: z.string().optional(),
 });
 
+/** How detections become events: the thresholds and the shortest event reported, in clips. */
+export interface DetectionSettings {
+  readonly classThreshold: number;
+  readonly attentionThreshold: number;
+  readonly minEventClips: number;
+}
+
+/** Where no layer sets a detection field: the untrained defaults, every event reported. */
+export const DETECTION_DEFAULTS: DetectionSettings = { classThreshold: 0.5, attentionThreshold: 0.5, minEventClips: 1 };
+
+/**
+ * The detection settings from layers in precedence order: the first layer that sets a field
+ * wins, then {@link DETECTION_DEFAULTS}. `clipwise run` puts the operator's config before the
+ * manifest (a site may retune); evaluation puts its flags, then the manifest (what was
+ * calibrated), then the default config.
+ *
+ * @example
+ * resolveDetection(config.detection, manifest.detection); // run
+ * resolveDetection(flags, manifest.detection, defaults.detection); // eval
+ */
+export function resolveDetection(...layers: ReadonlyArray<Partial<Record<keyof DetectionSettings, number | undefined>> | undefined>): DetectionSettings {
+  const pick = (key: keyof DetectionSettings): number => {
+    for (const layer of layers) {
+      const v = layer?.[key];
+      if (v !== undefined) return v;
+    }
+    return DETECTION_DEFAULTS[key];
+  };
+  return { classThreshold: pick('classThreshold'), attentionThreshold: pick('attentionThreshold'), minEventClips: pick('minEventClips') };
+}
+
 /** What `manifest.json` holds. */
 export type ModelManifest = z.output<typeof manifestSchema>;
 

@@ -18,7 +18,7 @@ import { ClipwiseError, ConfigError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { createMetrics, type Metrics } from '../metrics/metrics.ts';
 import { startHttpServer, type HttpServer } from '../metrics/server.ts';
-import { createWindowHead, loadManifest, type WindowHead } from '../model/clipModel.ts';
+import { createWindowHead, loadManifest, resolveDetection, type WindowHead } from '../model/clipModel.ts';
 import { initRuntime } from '../model/runtime.ts';
 import type { ActionEvent, Frame, Window } from '../types.ts';
 import type { RebalanceEvent } from './kafka/framesSource.ts';
@@ -227,10 +227,8 @@ export async function startApp(config: Config, opts: AppOptions): Promise<App> {
           batchWaitMs: config.pipeline.batch.maxWaitMs,
           maxQueuedClips: config.pipeline.queue.maxClips,
           inferConcurrency: Math.max(1, pool.workers) * config.runtime.callsPerWorker,
-          classThreshold: config.detection.classThreshold ?? manifest.detection?.classThreshold ?? 0.5,
-          attentionThreshold: config.detection.attentionThreshold ?? manifest.detection?.attentionThreshold ?? 0.5,
+          ...resolveDetection(config.detection, manifest.detection),
           holdWindows: config.detection.holdWindows,
-          minEventClips: config.detection.minEventClips ?? manifest.detection?.minEventClips ?? 1,
           // With Kafka, open updates feed the watermark tracker and are filtered below.
           emitOpen: config.detection.emitOpen || tracker !== undefined,
           ...(tracker ? { align: 'sequence' as const, minClips: manifest.window.clips } : {}),

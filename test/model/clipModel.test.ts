@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { initRuntime } from '../../src/model/runtime.ts';
-import { createClipwiseModel, createEmbedder, createWindowHead, loadClipwiseModel, loadManifest, manifestBackboneConfig, saveClipwiseModel } from '../../src/model/clipModel.ts';
+import { createClipwiseModel, createEmbedder, createWindowHead, DETECTION_DEFAULTS, loadClipwiseModel, loadManifest, manifestBackboneConfig, resolveDetection, saveClipwiseModel } from '../../src/model/clipModel.ts';
 import { embedClips, preprocessClips, resolveBackboneConfig } from '../../src/model/backbone.ts';
 import { predictWindows } from '../../src/model/heads.ts';
 import { ModelLoadError } from '../../src/errors.ts';
@@ -161,4 +161,16 @@ test('temporalDifference in the manifest: stored with the backbone config, absen
   const oldEmbedder = await createEmbedder(old);
   assert.equal((await oldEmbedder.embed([clips[0] as Uint8Array], { frames: 4, height: 32, width: 32 })).length, 32);
   oldEmbedder.dispose();
+});
+
+test('resolveDetection: the first layer that sets a field wins, then the defaults', () => {
+  const config = { classThreshold: 0.9, attentionThreshold: undefined, minEventClips: undefined };
+  const manifest = { classThreshold: 0.4, attentionThreshold: 0.7, minEventClips: 2 };
+  // clipwise run: the operator's config over the manifest, field by field.
+  assert.deepEqual(resolveDetection(config, manifest), { classThreshold: 0.9, attentionThreshold: 0.7, minEventClips: 2 });
+  // A manifest from before minEventClips (1.6.0) and no config: every event reported.
+  assert.deepEqual(resolveDetection(config, { classThreshold: 0.4, attentionThreshold: 0.7 }), { classThreshold: 0.9, attentionThreshold: 0.7, minEventClips: 1 });
+  assert.deepEqual(resolveDetection(undefined, undefined), DETECTION_DEFAULTS);
+  // 0 is a setting, not a gap.
+  assert.equal(resolveDetection({ attentionThreshold: 0 }, manifest).attentionThreshold, 0);
 });

@@ -21,7 +21,7 @@
  * // config: detection: { classThreshold, attentionThreshold: 0 }
  */
 import { Subject, lastValueFrom, toArray } from 'rxjs';
-import { createWindowHead, loadManifest } from '../../src/model/clipModel.ts';
+import { createWindowHead, loadManifest, resolveDetection } from '../../src/model/clipModel.ts';
 import { createInferencePool } from '../../src/topology/inference/pool.ts';
 import { analyse, createPipelineStats, type AnalysisSettings } from '../../src/topology/pipeline.ts';
 import type { ActionEvent, Frame } from '../../src/types.ts';
@@ -80,7 +80,7 @@ export async function calibrateClassThreshold(options: CalibrateOptions): Promis
         classThreshold,
         attentionThreshold: options.attentionThreshold ?? 0,
         holdWindows: options.holdWindows ?? 2,
-        minEventClips: manifest.detection?.minEventClips ?? 1,
+        minEventClips: resolveDetection(manifest.detection).minEventClips,
         emitOpen: false,
         align: 'sequence',
       };
