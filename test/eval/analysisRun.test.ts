@@ -111,9 +111,14 @@ test('a decoded file in evaluation waits on the pull valve for a slow backbone: 
     frames$: source.frames$,
     manifest,
     headKind: 'gcf',
-    // Far slower than decoding 16×16 frames: unpaced, the whole file would queue up as clips.
+    // Inference holds its first batch until the valve has paused ffmpeg (or 20 s went by), so
+    // a backlog builds however fast or slow this machine decodes; unpaced, the whole file would
+    // queue up as clips and the assertions below fail. (A fixed 250 ms per batch was not enough
+    // with the host's cores busy: decoding then never outran it and nothing paused.)
     infer: async (clips: readonly Clip[]) => {
-      await new Promise((r) => setTimeout(r, 250));
+      const deadline = Date.now() + 20_000;
+      while (pull.stats().pauses === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 50));
       inferred += clips.length;
       return clips.map((c) => feature(c.startSeq / 8 + 100));
     },
