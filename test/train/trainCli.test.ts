@@ -59,6 +59,9 @@ test('bad --data: a folder without annotations.json is a clear error and exit co
   const pooling = await cli(['train', '--data', data, '--out', join(dir, 'never'), '--spatial-pooling', 'median']);
   assert.equal(pooling.code, 2);
   assert.match(pooling.stderr, /--spatial-pooling must be mean, max or motion/);
+  const share = await cli(['train', '--data', data, '--out', join(dir, 'never'), '--near-negatives', '1.5']);
+  assert.equal(share.code, 2);
+  assert.match(share.stderr, /--near-negatives must be between 0 and 1, got 1\.5/);
 });
 
 test('the split is by video, disjoint, deterministic for a seed', async () => {
