@@ -12,9 +12,9 @@
  * standing, walking away. Uniform draws reach them in proportion (20% of the background start
  * frames of the 720-video set: 44,086 of 218,765, so 5% of all draws), yet that is where the
  * false alarms were: the approach read as loiter or run, one clip before the instance (stop 9's
- * events-by-length table). Augmentation is light and
- * label-preserving: horizontal flip (actions have no handedness) and a brightness gain/offset
- * (lighting drifts in the benchmark and in real cameras).
+ * events-by-length table). Augmentation is light and label-preserving: horizontal flip
+ * (actions have no handedness) and a brightness gain/offset (lighting drifts in the benchmark
+ * and in real cameras).
  *
  * @example
  * const sampler = createClipSampler(videos, { fps: 5, frames: 8, stride: 8 }, 7);

@@ -46,6 +46,8 @@ export async function writeModelCard(
 ): Promise<void> {
   const { manifest: m, options: o, summary: s } = info;
   const cpu = cpus();
+  // Absent from the options of runs before session 10 (cards regenerated from training.json).
+  const nearShare = o.nearActionNegatives ?? 0;
   const lines: string[] = [
     `# Model card: ${m.name} ${m.version}`,
     '',
@@ -80,7 +82,7 @@ export async function writeModelCard(
     '| stage | what | time |',
     '|---|---|---|',
     `| decode | ffmpeg, ${m.clip.fps} fps, ${m.clip.size}×${m.clip.size} (the file source's own path) | ${formatDuration(s.decodeSeconds)} |`,
-    `| 1 | backbone + temporary clip classifier: ${o.epochs} epochs × ${o.stepsPerEpoch} steps × ${o.batchSize} clips, Adam ${o.learningRate} (warm-up + cosine), class-balanced sampling${(o.nearActionNegatives ?? 0) > 0 ? ` (${Math.round((o.nearActionNegatives ?? 0) * 100)}% of background clips from the ${NEAR_ACTION_SECONDS} s around instances)` : ''}, flip + brightness${o.workers > 1 ? `, data-parallel over ${o.workers} worker threads` : ''} | ${formatDuration(s.stage1.seconds)} |`,
+    `| 1 | backbone + temporary clip classifier: ${o.epochs} epochs × ${o.stepsPerEpoch} steps × ${o.batchSize} clips, Adam ${o.learningRate} (warm-up + cosine), class-balanced sampling${nearShare > 0 ? ` (${Math.round(nearShare * 100)}% of background clips from the ${NEAR_ACTION_SECONDS} s around instances)` : ''}, flip + brightness${o.workers > 1 ? `, data-parallel over ${o.workers} worker threads` : ''} | ${formatDuration(s.stage1.seconds)} |`,
     `| features | ${s.features.clips} clip descriptors with the served (compiled, BatchNorm-folded) backbone | ${formatDuration(s.features.seconds)} |`,
     `| 2 | six heads on ${s.stage2.trainWindows} windows: ${o.headSteps} steps × ${o.headBatchSize} windows each, Adam ${o.headLearningRate}, λ = ${o.lambda}, attention supervision μ = ${o.attentionSupervision}${o.workers > 1 ? `, side by side on ${o.workers} worker threads (${formatDuration(s.stage2.heads.reduce((t, h) => t + h.seconds, 0))} of head time)` : ''} | ${formatDuration(s.stage2.seconds)} |`,
     ...(s.stage2.unsupervisedGate
