@@ -38,7 +38,7 @@ validation videos, and writes a model folder with manifest.json, MODEL_CARD.md a
   --gate-diagnostic       also train a GCF head with the paper's loss (μ = 0, not shipped) and
                           report how well its gate finds the actions (~3 min on the default set)
   --val-fraction F        share of videos held out for validation (0.2)
-  --false-alarm-budget X  false alarms per hour the calibrated thresholds may have on validation (1)
+  --false-alarm-budget X  false alarms per hour the calibrated thresholds may have on validation (0.5)
   --seed S                split, sampling and initialisation seed (1)
   --quick                 tiny frames and nets, a few steps (tests, smoke runs)
 `;

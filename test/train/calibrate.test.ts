@@ -125,6 +125,28 @@ test('bestPoint: highest mAP@0.5; within 0.005 of it the fewest false alarms, th
   assert.equal(bestPoint([p(NaN, 0), far]), far, 'NaN mAP (no ground truth) ranks last');
 });
 
+test('bestPoint: when mAP@0.5 and false alarms tie, the longer minimum event length wins over a better mAP@0.3 + mAP@0.7', () => {
+  // v21's case (session 10): 0.6/0.8 with one clip had mAP@0.3+0.7 0.4755, with two 0.4745.
+  const at = (minEventClips: number | undefined, side: number, mAP50 = 0.55, falseAlarmsPerHour = 0.31): CalibrationPoint => ({
+    classThreshold: 0.6,
+    attentionThreshold: 0.8,
+    ...(minEventClips !== undefined ? { minEventClips } : {}),
+    mAP30: side,
+    mAP50,
+    mAP70: side,
+    falseAlarmsPerHour,
+    events: 10,
+  });
+  const one = at(1, 0.4755);
+  const two = at(2, 0.4745);
+  assert.equal(bestPoint([one, two]), two);
+  assert.equal(bestPoint([two, one]), two, 'order of the grid does not matter');
+  assert.equal(bestPoint([at(undefined, 0.48), two]), two, 'a point without a length counts as 1 clip');
+  assert.equal(bestPoint([one, at(2, 0.4745, 0.544)]), one, 'more than 0.005 lower mAP@0.5: the length does not rescue it');
+  const silentOne = at(1, 0.47, 0.55, 0);
+  assert.equal(bestPoint([silentOne, two]), silentOne, 'fewer false alarms still come first');
+});
+
 test('bestPoint with a false-alarm budget: the best mAP@0.5 among the pairs within it that detect anything; all pairs when none does', () => {
   const p = (mAP50: number, falseAlarmsPerHour: number): CalibrationPoint => ({
     classThreshold: 0.5,
