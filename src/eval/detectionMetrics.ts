@@ -37,13 +37,29 @@ export interface DetectedEvent {
   readonly emittedAt?: number;
 }
 
+/** A time interval [start, end), seconds. */
+export interface Interval {
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * Seconds two intervals share: the one overlap test behind tIoU, false alarms, clip labels and
+ * the sampler's near-action clips.
+ *
+ * @returns |A∩B|; zero or negative when they do not overlap (minus the gap between them).
+ */
+export function overlapSeconds(a: Interval, b: Interval): number {
+  return Math.min(a.end, b.end) - Math.max(a.start, b.start);
+}
+
 /**
  * Temporal intersection over union of two intervals.
  *
  * @returns |A∩B| / |A∪B| in [0, 1]; 0 for disjoint or empty intervals.
  */
-export function tIoU(a: { start: number; end: number }, b: { start: number; end: number }): number {
-  const inter = Math.min(a.end, b.end) - Math.max(a.start, b.start);
+export function tIoU(a: Interval, b: Interval): number {
+  const inter = overlapSeconds(a, b);
   if (inter <= 0) return 0;
   const union = Math.max(a.end, b.end) - Math.min(a.start, b.start);
   return union > 0 ? inter / union : 0;
@@ -178,7 +194,7 @@ export interface FalseAlarms {
 
 /** An event overlapping no instance of its video at all, of any class: a false alarm. */
 function isFalseAlarm(e: DetectedEvent, truth: readonly GroundTruth[]): boolean {
-  return !truth.some((g) => g.video === e.video && Math.min(e.end, g.end) - Math.max(e.start, g.start) > 0);
+  return !truth.some((g) => g.video === e.video && overlapSeconds(e, g) > 0);
 }
 
 /**

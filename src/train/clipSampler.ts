@@ -23,6 +23,7 @@
  */
 import { ConfigError } from '../errors.ts';
 import type { Rng } from '../synth/prng.ts';
+import { overlapSeconds } from '../eval/detectionMetrics.ts';
 import type { Instance } from './dataset.ts';
 import type { DecodedVideo } from './decode.ts';
 import { clipLabel, type ClipTiming } from './labels.ts';
@@ -85,9 +86,10 @@ export const NEAR_ACTION_SECONDS = 3;
 export function isNearAction(instances: readonly Instance[], start: number, end: number): boolean {
   let near = false;
   for (const inst of instances) {
-    if (end > inst.start && start < inst.end) return false;
-    const gap = start >= inst.end ? start - inst.end : inst.start - end;
-    if (gap <= NEAR_ACTION_SECONDS) near = true;
+    // A negative overlap is minus the gap between the clip and the instance.
+    const overlap = overlapSeconds({ start, end }, inst);
+    if (overlap > 0) return false;
+    if (-overlap <= NEAR_ACTION_SECONDS) near = true;
   }
   return near;
 }

@@ -12,6 +12,7 @@
  * clipLabel(inst, 1.6, 3.2); // 4 (wave covers 1.2 of 1.6 s)
  * windowLabel([0, 4, 4, 0, 2], 0); // 4
  */
+import { overlapSeconds } from '../eval/detectionMetrics.ts';
 import type { Instance } from './dataset.ts';
 
 /** How a clip position maps to media time: frames per second and frames per clip. */
@@ -37,7 +38,7 @@ export const CLIP_COVERAGE = 0.5;
 export function classCoverage(instances: readonly Instance[], start: number, end: number): Map<number, number> {
   const cover = new Map<number, number>();
   for (const inst of instances) {
-    const overlap = Math.min(end, inst.end) - Math.max(start, inst.start);
+    const overlap = overlapSeconds({ start, end }, inst);
     if (overlap > 0) cover.set(inst.classIndex, (cover.get(inst.classIndex) ?? 0) + overlap);
   }
   return cover;

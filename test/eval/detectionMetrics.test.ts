@@ -6,6 +6,7 @@ import {
   detectionErrors,
   falseAlarms,
   meanAveragePrecision,
+  overlapSeconds,
   percentile,
   tIoU,
   unionSeconds,
@@ -29,6 +30,15 @@ test('tIoU of intervals', () => {
   close(tIoU({ start: 10, end: 14 }, { start: 11, end: 15 }), 3 / 5);
   close(tIoU({ start: 0, end: 2 }, { start: 2, end: 4 }), 0);
   close(tIoU({ start: 0, end: 10 }, { start: 2, end: 4 }), 0.2);
+});
+
+test('overlapSeconds: the shared seconds, or minus the gap when apart, either order', () => {
+  close(overlapSeconds({ start: 10, end: 14 }, { start: 11, end: 15 }), 3);
+  close(overlapSeconds({ start: 11, end: 15 }, { start: 10, end: 14 }), 3);
+  close(overlapSeconds({ start: 0, end: 10 }, { start: 2, end: 4 }), 2);
+  close(overlapSeconds({ start: 0, end: 2 }, { start: 2, end: 4 }), 0);
+  close(overlapSeconds({ start: 0, end: 2 }, { start: 3.5, end: 4 }), -1.5);
+  close(overlapSeconds({ start: 5, end: 6 }, { start: 1, end: 4.5 }), -0.5);
 });
 
 test('perfect detections give mAP 1 at every threshold', () => {
