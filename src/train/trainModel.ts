@@ -169,6 +169,37 @@ export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'data' | 'out'> = {
   version: '1.6.0',
 };
 
+/**
+ * Check the numeric options before anything is loaded. Why here and not only in the CLI: a
+ * library caller's mistake (epochs 0, a share of 1.5) would otherwise surface only after the
+ * 5–8 minute decode, or never (a NaN learning rate trains to NaN weights).
+ *
+ * @throws ConfigError listing every bad option.
+ */
+export function validateTrainOptions(o: TrainOptions): void {
+  const issues: { path: string; message: string }[] = [];
+  const check = (path: keyof TrainOptions, ok: boolean, rule: string): void => {
+    if (!ok) issues.push({ path, message: `${rule}, got ${String(o[path])}` });
+  };
+  const count = (v: number): boolean => Number.isInteger(v) && v >= 1;
+  const positive = (v: number): boolean => Number.isFinite(v) && v > 0;
+  const nonNegative = (v: number): boolean => Number.isFinite(v) && v >= 0;
+  check('seed', Number.isInteger(o.seed), 'must be an integer');
+  check('valFraction', Number.isFinite(o.valFraction) && o.valFraction > 0 && o.valFraction < 1, 'must be between 0 and 1 (exclusive)');
+  check('fps', positive(o.fps), 'must be positive');
+  for (const k of ['clips', 'fusionDim', 'epochs', 'stepsPerEpoch', 'batchSize', 'workers', 'valClipsPerClass', 'headSteps', 'headBatchSize'] as const) {
+    check(k, count(o[k]), 'must be a whole number ≥ 1');
+  }
+  for (const k of ['learningRate', 'headLearningRate'] as const) check(k, positive(o[k]), 'must be positive');
+  for (const k of ['lambda', 'attentionSupervision', 'headNoise'] as const) check(k, nonNegative(o[k]), 'must be ≥ 0');
+  check('headDropout', Number.isFinite(o.headDropout) && o.headDropout >= 0 && o.headDropout < 1, 'must be in [0, 1)');
+  check('nearActionNegatives', Number.isFinite(o.nearActionNegatives) && o.nearActionNegatives >= 0 && o.nearActionNegatives <= 1, 'must be between 0 and 1');
+  if (o.falseAlarmBudget !== undefined) check('falseAlarmBudget', nonNegative(o.falseAlarmBudget), 'must be ≥ 0');
+  if (issues.length > 0) {
+    throw new ConfigError(`invalid training options: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, issues);
+  }
+}
+
 /** Tiny settings for tests and smoke runs (`--quick`): small frames, tiny nets, few steps. */
 export const QUICK_TRAIN_OPTIONS: Partial<TrainOptions> = {
   backbone: { size: 32, frames: 4, widthMultiplier: 0.25, dim: 16, gsfBlocks: 1 },
@@ -242,6 +273,7 @@ const silent = (): void => undefined;
  */
 export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
   const o = options;
+  validateTrainOptions(o);
   const log = o.log ?? silent;
   const started = performance.now();
   const runtime = await initRuntime({ backend: 'wasm' });
