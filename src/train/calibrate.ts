@@ -58,6 +58,14 @@ export interface CalibrationPoint {
   readonly mAP70: number;
   readonly falseAlarmsPerHour: number;
   readonly events: number;
+  /**
+   * Per class (by class index, classes with ground truth): AP@0.5, events, and false alarms
+   * (events of that class overlapping no instance). Why kept: detection is per class (p_k ≥
+   * θ_class, one track per class), so a class's AP depends only on its own threshold; these
+   * let other rules (per-class thresholds) be read off the grid without replaying. Absent in
+   * grids written before session 11.
+   */
+  readonly perClass?: readonly { readonly classIndex: number; readonly ap50: number; readonly events: number; readonly falseAlarms: number }[];
 }
 
 /** Options of {@link calibrateThresholds}. */
@@ -202,15 +210,20 @@ export function scoreEvents(
   point: Pick<CalibrationPoint, 'classThreshold' | 'attentionThreshold' | 'minEventClips'>,
 ): CalibrationPoint {
   const durations = new Map(videos.map((v) => [v.id, v.durationSeconds]));
+  const m50 = meanAveragePrecision(events, truth, 0.5);
   return {
     classThreshold: point.classThreshold,
     attentionThreshold: point.attentionThreshold,
     minEventClips: point.minEventClips ?? 1,
     mAP30: meanAveragePrecision(events, truth, 0.3).mAP,
-    mAP50: meanAveragePrecision(events, truth, 0.5).mAP,
+    mAP50: m50.mAP,
     mAP70: meanAveragePrecision(events, truth, 0.7).mAP,
     falseAlarmsPerHour: falseAlarms(events, truth, durations).perHour,
     events: events.length,
+    perClass: m50.perClass.map((c) => {
+      const own = events.filter((e) => e.classIndex === c.classIndex);
+      return { classIndex: c.classIndex, ap50: c.ap, events: own.length, falseAlarms: falseAlarms(own, truth, durations).count };
+    }),
   };
 }
 

@@ -103,6 +103,17 @@ test('scoreEvents scores events as calibration does: mAP at 0.3/0.5/0.7 and fals
   assert.equal(point.mAP70, 0);
   assert.equal(point.falseAlarmsPerHour, 1);
   assert.equal(point.events, 2);
+  assert.deepEqual(point.perClass, [{ classIndex: 1, ap50: 1, events: 1, falseAlarms: 0 }], 'per class: only classes with ground truth');
+  const twoWrong = scoreEvents(
+    [
+      { video: 'v', classIndex: 1, start: 200, end: 210, confidence: 0.9 },
+      { video: 'v', classIndex: 1, start: 300, end: 310, confidence: 0.8 },
+    ],
+    truth,
+    [hour],
+    { classThreshold: 0.4, attentionThreshold: 0.6 },
+  );
+  assert.deepEqual(twoWrong.perClass, [{ classIndex: 1, ap50: 0, events: 2, falseAlarms: 2 }]);
 });
 
 test('bestPoint: highest mAP@0.5; within 0.005 of it the fewest false alarms, then the higher mean of mAP@0.3 and mAP@0.7', () => {
