@@ -22,7 +22,7 @@ validation videos, and writes a model folder with manifest.json, MODEL_CARD.md a
   --batch N               stage-1 clips per step (4)
   --lr X                  stage-1 peak learning rate (0.002)
   --near-negatives X      share (0–1) of stage-1 background clips drawn from the 3 s before and
-                          after each instance: the actor approaching and leaving (0 = uniform)
+                          after each instance: the actor approaching and leaving (0.5; 0 = uniform)
   --workers N             worker threads: N ≥ 2 trains N stage-1 model replicas on shares of each
                           batch (data-parallel, 1.6x the clips per second on 2 cores), computes the
                           clip descriptors on N inference workers and trains N heads side by side;
