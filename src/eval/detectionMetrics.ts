@@ -187,6 +187,8 @@ export function unionSeconds(intervals: readonly { start: number; end: number }[
 export interface FalseAlarms {
   /** Events overlapping no ground-truth instance of any class. */
   readonly count: number;
+  /** The same events counted by their class index (classes without one are absent). */
+  readonly byClass: ReadonlyMap<number, number>;
   /** Hours of video without any action (duration minus the union of instances). */
   readonly hours: number;
   readonly perHour: number;
@@ -202,20 +204,23 @@ function isFalseAlarm(e: DetectedEvent, truth: readonly GroundTruth[]): boolean 
  *
  * @param events all events. @param truth all ground truth.
  * @param durations seconds of each video, by video id.
- * @returns count, action-free hours, and their ratio.
+ * @returns count (also by class), action-free hours, and their ratio.
  */
 export function falseAlarms(
   events: readonly DetectedEvent[],
   truth: readonly GroundTruth[],
   durations: ReadonlyMap<string, number>,
 ): FalseAlarms {
-  const count = events.filter((e) => isFalseAlarm(e, truth)).length;
+  const alarms = events.filter((e) => isFalseAlarm(e, truth));
+  const byClass = new Map<number, number>();
+  for (const e of alarms) byClass.set(e.classIndex, (byClass.get(e.classIndex) ?? 0) + 1);
+  const count = alarms.length;
   let seconds = 0;
   for (const [video, duration] of durations) {
     seconds += duration - unionSeconds(truth.filter((g) => g.video === video), duration);
   }
   const hours = seconds / 3600;
-  return { count, hours, perHour: hours > 0 ? count / hours : NaN };
+  return { count, byClass, hours, perHour: hours > 0 ? count / hours : NaN };
 }
 
 /**

@@ -211,6 +211,7 @@ export function scoreEvents(
 ): CalibrationPoint {
   const durations = new Map(videos.map((v) => [v.id, v.durationSeconds]));
   const m50 = meanAveragePrecision(events, truth, 0.5);
+  const fa = falseAlarms(events, truth, durations);
   return {
     classThreshold: point.classThreshold,
     attentionThreshold: point.attentionThreshold,
@@ -218,12 +219,9 @@ export function scoreEvents(
     mAP30: meanAveragePrecision(events, truth, 0.3).mAP,
     mAP50: m50.mAP,
     mAP70: meanAveragePrecision(events, truth, 0.7).mAP,
-    falseAlarmsPerHour: falseAlarms(events, truth, durations).perHour,
+    falseAlarmsPerHour: fa.perHour,
     events: events.length,
-    perClass: m50.perClass.map((c) => {
-      const own = events.filter((e) => e.classIndex === c.classIndex);
-      return { classIndex: c.classIndex, ap50: c.ap, events: own.length, falseAlarms: falseAlarms(own, truth, durations).count };
-    }),
+    perClass: m50.perClass.map((c) => ({ classIndex: c.classIndex, ap50: c.ap, events: c.detections, falseAlarms: fa.byClass.get(c.classIndex) ?? 0 })),
   };
 }
 

@@ -103,6 +103,7 @@ test('false alarms ignore events overlapping any action; action-free time exclud
     ['b', 60],
   ]));
   assert.equal(fa.count, 2, 'the wrong-class event overlapping an action is not a false alarm');
+  assert.deepEqual([...fa.byClass], [[1, 2]], 'both are class 1; class 3 overlapped an action');
   close(fa.hours, (85 + 50) / 3600);
 });
 
