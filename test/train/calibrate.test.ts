@@ -116,16 +116,21 @@ test('scoreEvents scores events as calibration does: mAP at 0.3/0.5/0.7 and fals
   assert.deepEqual(twoWrong.perClass, [{ classIndex: 1, ap50: 0, events: 2, falseAlarms: 2 }]);
 });
 
+/** A scored grid point for bestPoint: mAP@0.5, false alarms/h and the mAP@0.3 = mAP@0.7 "side" given, the rest fixed or overridden. */
+const point = (mAP50: number, falseAlarmsPerHour: number, side: number, rest: Partial<CalibrationPoint> = {}): CalibrationPoint => ({
+  classThreshold: 0.5,
+  attentionThreshold: 0.5,
+  mAP30: side,
+  mAP50,
+  mAP70: side,
+  falseAlarmsPerHour,
+  events: 1,
+  ...rest,
+});
+
 test('bestPoint: highest mAP@0.5; within 0.005 of it the fewest false alarms, then the higher mean of mAP@0.3 and mAP@0.7', () => {
-  const p = (mAP50: number, falseAlarmsPerHour: number, side = 0.5, classThreshold = 0.5): CalibrationPoint => ({
-    classThreshold,
-    attentionThreshold: 0.5,
-    mAP30: side,
-    mAP50,
-    mAP70: side,
-    falseAlarmsPerHour,
-    events: 1,
-  });
+  const p = (mAP50: number, falseAlarmsPerHour: number, side = 0.5, classThreshold = 0.5): CalibrationPoint =>
+    point(mAP50, falseAlarmsPerHour, side, { classThreshold });
   const top = p(0.5, 10);
   const fewer = p(0.496, 3, 0.4, 0.6);
   const fewerBetter = p(0.496, 3, 0.45, 0.7);
@@ -138,16 +143,8 @@ test('bestPoint: highest mAP@0.5; within 0.005 of it the fewest false alarms, th
 
 test('bestPoint: when mAP@0.5 and false alarms tie, the longer minimum event length wins over a better mAP@0.3 + mAP@0.7', () => {
   // v21's case (session 10): 0.6/0.8 with one clip had mAP@0.3+0.7 0.4755, with two 0.4745.
-  const at = (minEventClips: number | undefined, side: number, mAP50 = 0.55, falseAlarmsPerHour = 0.31): CalibrationPoint => ({
-    classThreshold: 0.6,
-    attentionThreshold: 0.8,
-    ...(minEventClips !== undefined ? { minEventClips } : {}),
-    mAP30: side,
-    mAP50,
-    mAP70: side,
-    falseAlarmsPerHour,
-    events: 10,
-  });
+  const at = (minEventClips: number | undefined, side: number, mAP50 = 0.55, falseAlarmsPerHour = 0.31): CalibrationPoint =>
+    point(mAP50, falseAlarmsPerHour, side, { classThreshold: 0.6, attentionThreshold: 0.8, events: 10, ...(minEventClips !== undefined ? { minEventClips } : {}) });
   const one = at(1, 0.4755);
   const two = at(2, 0.4745);
   assert.equal(bestPoint([one, two]), two);
@@ -159,15 +156,7 @@ test('bestPoint: when mAP@0.5 and false alarms tie, the longer minimum event len
 });
 
 test('bestPoint with a false-alarm budget: the best mAP@0.5 among the pairs within it that detect anything; all pairs when none does', () => {
-  const p = (mAP50: number, falseAlarmsPerHour: number): CalibrationPoint => ({
-    classThreshold: 0.5,
-    attentionThreshold: 0.5,
-    mAP30: mAP50,
-    mAP50,
-    mAP70: mAP50,
-    falseAlarmsPerHour,
-    events: 1,
-  });
+  const p = (mAP50: number, falseAlarmsPerHour: number): CalibrationPoint => point(mAP50, falseAlarmsPerHour, mAP50);
   const loud = p(0.13, 15);
   const quiet = p(0.106, 1.87);
   const quieter = p(0.09, 1.87);
