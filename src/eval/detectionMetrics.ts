@@ -275,6 +275,8 @@ export interface DetectionErrors {
   /** Ground-truth instances that no event of their class overlaps with tIoU ≥ 0.1. */
   readonly missed: number;
   readonly instances: number;
+  /** Instances and missed instances per class (ascending class index): which classes recall loses on. */
+  readonly byClass: readonly { readonly classIndex: number; readonly instances: number; readonly missed: number }[];
   /**
    * Median over events of the right class that overlap an instance (tIoU ≥ 0.1) of event length
    * ÷ that instance's length: above 1, events run long; below, short.
@@ -358,7 +360,10 @@ export function detectionErrors(
       }
     });
   }
-  const missed = truth.filter((g) => !events.some((e) => e.video === g.video && e.classIndex === g.classIndex && tIoU(e, g) >= 0.1)).length;
+  const missedTruth = truth.filter((g) => !events.some((e) => e.video === g.video && e.classIndex === g.classIndex && tIoU(e, g) >= 0.1));
+  const byClass = [...new Set(truth.map((g) => g.classIndex))]
+    .sort((a, b) => a - b)
+    .map((k) => ({ classIndex: k, instances: truth.filter((g) => g.classIndex === k).length, missed: missedTruth.filter((g) => g.classIndex === k).length }));
   let byClips: { clips: number; events: number; truePositive: number; falseAlarms: number }[] | undefined;
   if (clip) {
     const rows = new Map<number, { clips: number; events: number; truePositive: number; falseAlarms: number }>();
@@ -375,8 +380,9 @@ export function detectionErrors(
   return {
     threshold,
     counts,
-    missed,
+    missed: missedTruth.length,
     instances: truth.length,
+    byClass,
     lengthRatioP50: percentile(ratios, 50),
     startOffsetP50: percentile(startOffsets, 50),
     endOffsetP50: percentile(endOffsets, 50),

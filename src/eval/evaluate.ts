@@ -25,7 +25,7 @@ import { createFfmpegSource } from '../topology/sources/ffmpegSource.ts';
 import { loadDataset, type DatasetVideo } from '../train/dataset.ts';
 import { fileSourceOptions } from '../train/decode.ts';
 import { clipLabels } from '../train/labels.ts';
-import { actionTop1, attentionStats, gatherWindows, indexWindows, predictHead, windowRelevance, type AttentionStats, type FeatureVideo } from '../train/windows.ts';
+import { actionConfusion, actionTop1, attentionStats, gatherWindows, indexWindows, predictHead, windowRelevance, type AttentionStats, type FeatureVideo } from '../train/windows.ts';
 import { evaluationSettings, inferWith, runAnalysis, type AnalysisRun } from './analysisRun.ts';
 import {
   detectionDelays,
@@ -77,6 +77,8 @@ export interface EvalResult {
     readonly classThreshold: number;
     readonly attentionThreshold: number;
     readonly minEventClips: number;
+    /** Class names by index (background included). */
+    readonly classes: readonly string[];
   };
   readonly data: { readonly dir: string; readonly videos: number; readonly hours: number; readonly instances: number };
   readonly windows: {
@@ -88,6 +90,8 @@ export interface EvalResult {
     readonly total: number;
     /** Localisation of the gated heads' attention on the scored windows. */
     readonly attention: Partial<Record<HeadKind, AttentionStats>>;
+    /** The detection head's confusion on the scored windows: `[true class][argmax class]` counts (see actionConfusion). */
+    readonly confusion: readonly (readonly number[])[];
   };
   readonly detection: {
     readonly videos: number;
@@ -197,6 +201,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalResult> {
   const top1 = {} as Record<HeadKind, number>;
   const attention: Partial<Record<HeadKind, AttentionStats>> = {};
   let count = 0;
+  let confusion: number[][] = [];
   for (const kind of HEAD_KINDS) {
     const model = all.heads.get(kind);
     if (!model) continue;
@@ -204,6 +209,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalResult> {
     const r = actionTop1(pred, labels, bg);
     top1[kind] = 100 * r.top1;
     count = r.count;
+    if (kind === headKind) confusion = actionConfusion(pred, labels, bg);
     if (kind === 'gcf' || kind === 'attentionOnly') attention[kind] = attentionStats(pred, relevance, labels, settings.attentionThreshold, bg);
   }
   all.dispose();
@@ -226,9 +232,10 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalResult> {
       classThreshold: settings.classThreshold,
       attentionThreshold: settings.attentionThreshold,
       minEventClips: settings.minEventClips,
+      classes: manifest.classes,
     },
     data: { dir: o.data, videos: videos.length, hours, instances: truth.length },
-    windows: { count, top1, total: windows.length, attention },
+    windows: { count, top1, total: windows.length, attention, confusion },
     detection: {
       videos: videos.length,
       mAP: { '0.3': m30.mAP, '0.5': m50.mAP, '0.7': m70.mAP },

@@ -6,6 +6,7 @@
  * await writeFile('eval.md', evalReportMarkdown(result, 'clipwise eval --data … --json …'));
  */
 import { HEAD_KINDS } from '../model/heads.ts';
+import type { DetectionErrors } from './detectionMetrics.ts';
 import type { EvalResult } from './evaluate.ts';
 
 const TITLES = {
@@ -75,6 +76,7 @@ export function evalReportMarkdown(r: EvalResult, command: string): string {
       `(tIoU ≥ ${r.detection.delaySeconds.matchTIoU}, ${r.detection.delaySeconds.count} matches). A false alarm is an event overlapping no action at all.`,
     '',
     ...errorLines(r),
+    ...perClassLines(r),
     '### Goals',
     '',
     '| goal | met | value |',
@@ -105,5 +107,37 @@ function errorLines(r: EvalResult): string[] {
           '',
         ]
       : []),
+  ];
+}
+
+/**
+ * Per class: recall lost (missed instances), AP@0.5, and the detection head's window top-1
+ * with the class it is most often taken for: says whether a weak class is a backbone or head
+ * confusion (low window top-1) or a detection-stage loss (good windows, missed instances).
+ * Absent in results written before these fields existed.
+ */
+function perClassLines(r: EvalResult): string[] {
+  const names = r.model.classes as readonly string[] | undefined;
+  const byClass = r.detection.errors.byClass as DetectionErrors['byClass'] | undefined;
+  const m = r.windows.confusion as EvalResult['windows']['confusion'] | undefined;
+  if (!names || !byClass || !m) return [];
+  const rows = byClass.map(({ classIndex: k, instances, missed }) => {
+    const row = m[k] ?? [];
+    const n = row.reduce((a, b) => a + b, 0);
+    let other = -1;
+    row.forEach((c, j) => {
+      if (j !== k && c > 0 && (other < 0 || c > (row[other] ?? 0))) other = j;
+    });
+    const name = names[k] ?? String(k);
+    const confused = other >= 0 ? `${names[other] ?? other} ${f((100 * (row[other] ?? 0)) / n, 1)}` : '—';
+    return `| ${name} | ${instances} | ${missed} | ${f(r.detection.perClassAP50[name])} | ${n} | ${n > 0 ? f((100 * (row[k] ?? 0)) / n, 1) : 'n/a'} | ${confused} |`;
+  });
+  return [
+    `Per class (instances missed as above; window top-1 % of the \`${r.model.head}\` head on the windows of that class, and the class it takes them for most):`,
+    '',
+    '| class | instances | missed | AP@0.5 | windows | window top-1 % | most taken for (%) |',
+    '|---|---:|---:|---:|---:|---:|---|',
+    ...rows,
+    '',
   ];
 }

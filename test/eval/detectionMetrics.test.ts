@@ -133,6 +133,12 @@ test('detectionErrors sorts every event into one DETAD kind and counts missed in
   // Class 3 at 60–64 and class 1 in video b: no event of their class touches them.
   assert.equal(r.missed, 2);
   assert.equal(r.instances, 4);
+  // Per class: class 1 has two instances (video b's missed), class 3 its only one.
+  assert.deepEqual(r.byClass, [
+    { classIndex: 1, instances: 2, missed: 1 },
+    { classIndex: 2, instances: 1, missed: 0 },
+    { classIndex: 3, instances: 1, missed: 1 },
+  ]);
   // Right-class overlaps: the TP (ratio 1), the duplicate (3.5/4) and the localization (18/4).
   close(r.lengthRatioP50, 1);
   close(r.startOffsetP50, 0);

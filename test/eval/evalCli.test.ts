@@ -39,13 +39,30 @@ test('clipwise eval writes the JSON shape of the issue, a markdown report and on
   const r = await cli(['eval', '--data', data, '--model', model, '--json', json, '--report', report, '--plots', plots, '--card', card]);
   assert.equal(r.code, 0, r.stderr.slice(-2000));
   const out = JSON.parse(readFileSync(json, 'utf8')) as {
-    windows: { count: number; top1: Record<string, number> };
-    detection: { videos: number; mAP: Record<string, number>; falseAlarmsPerHour: number; delaySeconds: { p50: number | null; p95: number | null } };
+    model: { classes: string[]; head: string };
+    windows: { count: number; top1: Record<string, number>; confusion: number[][] };
+    detection: {
+      videos: number;
+      mAP: Record<string, number>;
+      falseAlarmsPerHour: number;
+      delaySeconds: { p50: number | null; p95: number | null };
+      errors: { instances: number; missed: number; byClass: { classIndex: number; instances: number; missed: number }[] };
+    };
   };
   assert.equal(typeof out.windows.count, 'number');
   assert.ok(out.windows.count > 0, 'the quick set has windows with actions');
   assert.deepEqual(Object.keys(out.windows.top1).sort(), ['attentionOnly', 'atw', 'central', 'dense', 'fusionOnly', 'gcf']);
   for (const v of Object.values(out.windows.top1)) assert.ok(v >= 0 && v <= 100, `top-1 is a percentage: ${v}`);
+  // The confusion matrix is the detection head's top-1 spelled out: its diagonal over its total.
+  const K = out.model.classes.length;
+  assert.equal(out.windows.confusion.length, K);
+  const total = out.windows.confusion.flat().reduce((a, b) => a + b, 0);
+  const right = out.windows.confusion.reduce((a, row, y) => a + (row[y] ?? 0), 0);
+  assert.equal(total, out.windows.count);
+  assert.ok(Math.abs((100 * right) / total - (out.windows.top1[out.model.head] ?? NaN)) < 1e-9);
+  const { errors } = out.detection;
+  assert.equal(errors.byClass.reduce((a, c) => a + c.instances, 0), errors.instances);
+  assert.equal(errors.byClass.reduce((a, c) => a + c.missed, 0), errors.missed);
   assert.equal(out.detection.videos, 3);
   assert.deepEqual(Object.keys(out.detection.mAP).sort(), ['0.3', '0.5', '0.7']);
   for (const v of Object.values(out.detection.mAP)) assert.ok(v >= 0 && v <= 1);
@@ -55,6 +72,7 @@ test('clipwise eval writes the JSON shape of the issue, a markdown report and on
   const md = readFileSync(report, 'utf8');
   assert.match(md, /\| C-Clip \| D-Clips \| Attention only \| Fusion only \| GCF full \| ATW \|/);
   assert.match(md, /mAP@0\.5/);
+  assert.match(md, /\| class \| instances \| missed \| AP@0\.5 \| windows \| window top-1 % \| most taken for \(%\) \|/);
   const pngs = readdirSync(plots).filter((f) => f.endsWith('.png'));
   assert.equal(pngs.length, 3);
   const png = readFileSync(join(plots, pngs[0] as string));
