@@ -19,12 +19,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveBackboneConfig } from '../src/model/backbone.ts';
 import { loadManifest, manifestBackboneConfig } from '../src/model/clipModel.ts';
-import { createHead, HEAD_KINDS, type HeadConfig } from '../src/model/heads.ts';
+import { createHead, type HeadConfig } from '../src/model/heads.ts';
 import { initRuntime } from '../src/model/runtime.ts';
 import { calibrateThresholds, type ReplayVideo } from '../src/train/calibrate.ts';
 import { loadDataset, type DatasetVideo } from '../src/train/dataset.ts';
 import { clipLabels } from '../src/train/labels.ts';
-import { DEFAULT_TRAIN_OPTIONS } from '../src/train/trainModel.ts';
+import { DEFAULT_TRAIN_OPTIONS, headTrainingOptions } from '../src/train/trainModel.ts';
 import { trainHead } from '../src/train/trainHeads.ts';
 import { actionTop1, gatherWindows, indexWindows, predictHead, type FeatureVideo } from '../src/train/windows.ts';
 
@@ -87,21 +87,11 @@ async function main(): Promise<void> {
   try {
     const t0 = performance.now();
     await trainHead({
-      kind: 'gcf',
+      ...headTrainingOptions(o, 'gcf', { numClasses: m0.classes.length, backgroundIndex: bg }),
+      clips: C, // the runs' window, which the descriptors were cut for
       head,
       videos: train,
       windows: indexWindows(train, C, bg),
-      numClasses: m0.classes.length,
-      clips: C,
-      steps: o.headSteps,
-      batchSize: o.headBatchSize,
-      learningRate: o.headLearningRate,
-      lambda: o.lambda,
-      attentionSupervision: o.attentionSupervision,
-      backgroundWeight: 2,
-      noiseStd: o.headNoise,
-      seed: o.seed + HEAD_KINDS.indexOf('gcf'),
-      backgroundIndex: bg,
     });
     const headSeconds = (performance.now() - t0) / 1000;
     const vw = indexWindows(val, C, bg);

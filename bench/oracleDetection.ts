@@ -32,14 +32,14 @@ import { parseArgs } from 'node:util';
 import { detectionErrors, tIoU, type DetectedEvent, type GroundTruth } from '../src/eval/detectionMetrics.ts';
 import { resolveBackboneConfig } from '../src/model/backbone.ts';
 import { createClipwiseModel, type ModelManifest } from '../src/model/clipModel.ts';
-import { createHead, HEAD_KINDS, type HeadConfig } from '../src/model/heads.ts';
+import { createHead, type HeadConfig } from '../src/model/heads.ts';
 import { initRuntime } from '../src/model/runtime.ts';
 import { registerWasmTrainingKernels } from '../src/model/wasmTrainingKernels.ts';
 import { createRng, hashSeed } from '../src/synth/prng.ts';
 import { calibrateThresholds, memoHead, replayEvents, type CalibrationPoint, type ReplayVideo } from '../src/train/calibrate.ts';
 import { loadDataset, splitByVideo, type DatasetVideo } from '../src/train/dataset.ts';
 import { classCoverage, clipCount, clipLabels, clipSpan, type ClipTiming } from '../src/train/labels.ts';
-import { DEFAULT_TRAIN_OPTIONS } from '../src/train/trainModel.ts';
+import { DEFAULT_TRAIN_OPTIONS, headTrainingOptions } from '../src/train/trainModel.ts';
 import { trainHead } from '../src/train/trainHeads.ts';
 import { actionTop1, attentionStats, gatherWindows, indexWindows, predictHead, windowRelevance, type FeatureVideo, type WindowRef } from '../src/train/windows.ts';
 
@@ -176,23 +176,13 @@ for (const p of ps) {
   const valWindows = indexWindows(valFeatures, C, bg);
   const head = createHead('gcf', gcfConfig);
   try {
-    // trainModel's headTraining('gcf') with the shipped head's μ; only the step count may differ.
+    // The trainer's head options (headTrainingOptions) with the shipped head's μ; only the step count may differ.
     const trained = await trainHead({
-      kind: 'gcf',
+      ...headTrainingOptions(o, 'gcf', { numClasses: K, backgroundIndex: bg }),
+      steps,
       head,
       videos: trainFeatures,
       windows: trainWindows,
-      numClasses: K,
-      clips: C,
-      steps,
-      batchSize: o.headBatchSize,
-      learningRate: o.headLearningRate,
-      lambda: o.lambda,
-      backgroundWeight: 2,
-      noiseStd: o.headNoise,
-      seed: o.seed + HEAD_KINDS.indexOf('gcf'),
-      backgroundIndex: bg,
-      attentionSupervision: o.attentionSupervision,
     });
     const valLabels = valWindows.map((w) => w.label);
     const pred = await predictHead(head, gatherWindows(valFeatures, valWindows, C), valWindows.length, C, dim);

@@ -268,6 +268,37 @@ interface TrainState {
 const silent = (): void => undefined;
 
 /**
+ * The stage-2 options of one head as `clipwise train` trains it: the trainer's head steps,
+ * batch, rate, λ and noise, the background drawn twice as often as each action, and a seed per
+ * head kind. One place, so that benches which train heads outside the trainer
+ * (bench/oracleDetection.ts, bench/descriptorMix.ts) train them as the trainer does.
+ *
+ * @param attentionSupervision μ of the gate's relevance loss (default: the options'; 0 = the paper's loss).
+ * @example
+ * trainHead({ ...headTrainingOptions(DEFAULT_TRAIN_OPTIONS, 'gcf', { numClasses: 7, backgroundIndex: 0 }), head, videos, windows });
+ */
+export function headTrainingOptions(
+  o: Pick<TrainOptions, 'clips' | 'headSteps' | 'headBatchSize' | 'headLearningRate' | 'lambda' | 'attentionSupervision' | 'headNoise' | 'seed'>,
+  kind: HeadKind,
+  t: { readonly numClasses: number; readonly backgroundIndex: number; readonly attentionSupervision?: number },
+): HeadJobOptions {
+  return {
+    kind,
+    numClasses: t.numClasses,
+    clips: o.clips,
+    steps: o.headSteps,
+    batchSize: o.headBatchSize,
+    learningRate: o.headLearningRate,
+    lambda: o.lambda,
+    attentionSupervision: t.attentionSupervision ?? o.attentionSupervision,
+    backgroundWeight: 2,
+    noiseStd: o.headNoise,
+    seed: o.seed + HEAD_KINDS.indexOf(kind),
+    backgroundIndex: t.backgroundIndex,
+  };
+}
+
+/**
  * Train a model; see the module header.
  *
  * @param options data, output and hyper-parameters ({@link DEFAULT_TRAIN_OPTIONS}).
@@ -506,20 +537,8 @@ export async function trainModel(options: TrainOptions): Promise<TrainSummary> {
   const attention: Partial<Record<HeadKind, AttentionStats>> = {};
   // What every head's training shares (the shipped heads, on a worker or here, and the
   // paper-loss diagnostic below); the descriptors and windows go with it where it runs.
-  const headOptions = (kind: HeadKind, attentionSupervision: number): HeadJobOptions => ({
-    kind,
-    numClasses: K,
-    clips: C,
-    steps: o.headSteps,
-    batchSize: o.headBatchSize,
-    learningRate: o.headLearningRate,
-    lambda: o.lambda,
-    attentionSupervision,
-    backgroundWeight: 2,
-    noiseStd: o.headNoise,
-    seed: o.seed + HEAD_KINDS.indexOf(kind),
-    backgroundIndex: bg,
-  });
+  const headOptions = (kind: HeadKind, attentionSupervision: number): HeadJobOptions =>
+    headTrainingOptions(o, kind, { numClasses: K, backgroundIndex: bg, attentionSupervision });
   const trainHere = (kind: HeadKind, head: tfl.LayersModel, attentionSupervision: number): Promise<HeadTrainingResult> =>
     trainHead({ ...headOptions(kind, attentionSupervision), head, videos: trainFeatures, windows: trainWindows, ...(o.signal ? { signal: o.signal } : {}) });
   const tHeads = performance.now();
